@@ -1,0 +1,107 @@
+"""Plain data passed between the executor and its callers (no I/O, no grpc)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+
+class FunctionType(StrEnum):
+    SOURCE = "SOURCE"
+    DESTINATION = "DESTINATION"
+    INSERT_DESTINATION = "INSERT_DESTINATION"
+    INSERT_SOURCE = "INSERT_SOURCE"
+
+
+class Outcome(StrEnum):
+    OK = "OK"
+    EVENT_NOT_SUPPORTED = "EVENT_NOT_SUPPORTED"
+    INVALID_EVENT_PAYLOAD = "INVALID_EVENT_PAYLOAD"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    RETRY = "RETRY"
+    DROP = "DROP"
+    TIMEOUT = "TIMEOUT"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """One function version as the executor runs it.
+
+    ``key`` identifies the code version (e.g. ``workspaces/w/functions/f/versions/3`` or
+    ``run:<sha256 of code>``): workers are specialised per key and never serve another key.
+    """
+
+    key: str
+    type: FunctionType
+    code: str
+    timeout_s: float = 5.0
+    memory_mib: int = 128
+    network: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookInput:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One call. ``payload`` is the event JSON (kind ``event``), a JSON array (``batch``), or
+    unused for ``request`` (see ``request``). ``settings`` is a JSON object."""
+
+    kind: Literal["event", "batch", "request"]
+    payload: bytes = b""
+    request: WebhookInput | None = None
+    settings: bytes = b"{}"
+    trace: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UserError:
+    name: str
+    message: str
+    stack: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxProblem:
+    message: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRequest:
+    method: str
+    url: str
+    status: int
+    duration_ms: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    outcome: Outcome
+    status: int
+    error_message: str = ""
+    returned: bytes | None = None
+
+
+@dataclass(slots=True)
+class InvocationResult:
+    outcome: Outcome
+    events: list[bytes] = field(default_factory=list)
+    objects: list[bytes] = field(default_factory=list)
+    returned: bytes | None = None
+    batch: list[EventResult] = field(default_factory=list)
+    error: UserError | None = None
+    logs: list[str] = field(default_factory=list)
+    logs_truncated: bool = False
+    requests: list[OutboundRequest] = field(default_factory=list)
+    duration_ms: float = 0.0
+    worker_pid: int = 0
