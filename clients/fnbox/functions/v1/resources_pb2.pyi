@@ -132,7 +132,7 @@ class Version(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., code: _Optional[str] = ..., settings_schema: _Optional[_Iterable[_Union[SettingDefinition, _Mapping]]] = ..., author: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deployed: _Optional[bool] = ..., latest: _Optional[bool] = ..., deploy_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Instance(_message.Message):
-    __slots__ = ("name", "id", "display_name", "function", "function_type", "settings", "sensitive_settings", "enabled", "sources", "webhook_url", "create_time", "update_time")
+    __slots__ = ("name", "id", "display_name", "function", "function_type", "settings", "sensitive_settings", "enabled", "sources", "webhook_url", "create_time", "update_time", "insert_instance", "webhook_auth")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +145,8 @@ class Instance(_message.Message):
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    INSERT_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_AUTH_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: str
     display_name: str
@@ -157,7 +159,29 @@ class Instance(_message.Message):
     webhook_url: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., display_name: _Optional[str] = ..., function: _Optional[str] = ..., function_type: _Optional[_Union[FunctionType, str]] = ..., settings: _Optional[bytes] = ..., sensitive_settings: _Optional[_Iterable[str]] = ..., enabled: _Optional[bool] = ..., sources: _Optional[_Iterable[str]] = ..., webhook_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    insert_instance: str
+    webhook_auth: WebhookAuth
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., display_name: _Optional[str] = ..., function: _Optional[str] = ..., function_type: _Optional[_Union[FunctionType, str]] = ..., settings: _Optional[bytes] = ..., sensitive_settings: _Optional[_Iterable[str]] = ..., enabled: _Optional[bool] = ..., sources: _Optional[_Iterable[str]] = ..., webhook_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., insert_instance: _Optional[str] = ..., webhook_auth: _Optional[_Union[WebhookAuth, _Mapping]] = ...) -> None: ...
+
+class WebhookAuth(_message.Message):
+    __slots__ = ("mode", "header", "secret", "has_secret")
+    class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        MODE_UNSPECIFIED: _ClassVar[WebhookAuth.Mode]
+        MODE_SHARED_SECRET: _ClassVar[WebhookAuth.Mode]
+        MODE_HMAC_SHA256: _ClassVar[WebhookAuth.Mode]
+    MODE_UNSPECIFIED: WebhookAuth.Mode
+    MODE_SHARED_SECRET: WebhookAuth.Mode
+    MODE_HMAC_SHA256: WebhookAuth.Mode
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    HAS_SECRET_FIELD_NUMBER: _ClassVar[int]
+    mode: WebhookAuth.Mode
+    header: str
+    secret: str
+    has_secret: bool
+    def __init__(self, mode: _Optional[_Union[WebhookAuth.Mode, str]] = ..., header: _Optional[str] = ..., secret: _Optional[str] = ..., has_secret: _Optional[bool] = ...) -> None: ...
 
 class Workspace(_message.Message):
     __slots__ = ("name", "id", "display_name", "create_time")

@@ -114,10 +114,12 @@ class CreateInstanceRequest(_message.Message):
     def __init__(self, parent: _Optional[str] = ..., instance: _Optional[_Union[_resources_pb2.Instance, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetInstanceRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "reveal_webhook_secret")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    REVEAL_WEBHOOK_SECRET_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    reveal_webhook_secret: bool
+    def __init__(self, name: _Optional[str] = ..., reveal_webhook_secret: _Optional[bool] = ...) -> None: ...
 
 class ListInstancesRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token", "function")
