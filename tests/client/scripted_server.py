@@ -1,0 +1,147 @@
+"""A small real grpc.aio FunctionService whose answers are scripted by the function name.
+
+It exists to produce genuine ``AioRpcError``s with rich status details and stream behaviours
+(out-of-order answers, per-request statuses) that the real control service only shows under
+faults. End-to-end behaviour against the real service is tested in tests/cli.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+
+import grpc
+from fnbox.functions.v1 import (
+    invocation_pb2,
+    resources_pb2,
+    service_pb2,
+    service_pb2_grpc,
+)
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+GOOD_TOKEN = "good-token"
+
+
+def rich_status(
+    code: int,
+    message: str,
+    *,
+    reason: str,
+    metadata: Mapping[str, str] | None = None,
+    violations: Mapping[str, str] | None = None,
+) -> status_pb2.Status:
+    info = any_pb2.Any()
+    info.Pack(
+        error_details_pb2.ErrorInfo(reason=reason, domain="fnbox.dev", metadata=metadata or {})
+    )
+    details = [info]
+    if violations:
+        bad = any_pb2.Any()
+        bad.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                    for f, d in violations.items()
+                ]
+            )
+        )
+        details.append(bad)
+    return status_pb2.Status(code=code, message=message, details=details)
+
+
+class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
+    """GetFunction/UpdateFunction/InvokeStream answer according to the name they are given.
+
+    ``missing`` → NOT_FOUND, ``bad-code`` → INVALID_ARGUMENT with line/column and a field
+    violation, ``plain`` → INTERNAL without details, ``flaky-N`` → UNAVAILABLE for the first N
+    calls then success, ``busy`` → RESOURCE_EXHAUSTED, anything else → a Function whose
+    display_name echoes the caller's authorization metadata.
+    """
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    async def GetFunction(
+        self, request: service_pb2.GetFunctionRequest, context: grpc.aio.ServicerContext
+    ) -> resources_pb2.Function:
+        return await self._answer(request.name, context)
+
+    async def UpdateFunction(
+        self, request: service_pb2.UpdateFunctionRequest, context: grpc.aio.ServicerContext
+    ) -> resources_pb2.Function:
+        return await self._answer(request.function.name, context)
+
+    async def _answer(self, name: str, context: grpc.aio.ServicerContext) -> resources_pb2.Function:
+        self.calls[name] += 1
+        auth = dict(context.invocation_metadata() or ()).get("authorization", "")
+        if auth != f"Bearer {GOOD_TOKEN}":
+            await context.abort_with_status(
+                rpc_status.to_status(
+                    rich_status(code_pb2.UNAUTHENTICATED, "bad token", reason="BAD_TOKEN")
+                )
+            )
+        status = self._status_for(name, self.calls[name])
+        if status is not None:
+            await context.abort_with_status(rpc_status.to_status(status))
+        if name == "plain":
+            await context.abort(grpc.StatusCode.INTERNAL, "plain failure")
+        return resources_pb2.Function(name=name, display_name=auth)
+
+    @staticmethod
+    def _status_for(name: str, attempt: int) -> status_pb2.Status | None:
+        if name == "missing":
+            return rich_status(
+                code_pb2.NOT_FOUND,
+                "function 'missing' not found",
+                reason="FUNCTION_NOT_FOUND",
+                metadata={"resource": "missing"},
+            )
+        if name == "bad-code":
+            return rich_status(
+                code_pb2.INVALID_ARGUMENT,
+                "syntax error at line 3, column 7: Unexpected token",
+                reason="SYNTAX_ERROR",
+                metadata={"line": "3", "column": "7"},
+                violations={"function.code": "Unexpected token"},
+            )
+        if name == "busy":
+            return rich_status(code_pb2.RESOURCE_EXHAUSTED, "pool overloaded", reason="OVERLOAD")
+        if name.startswith("flaky-") and attempt <= int(name.split("-")[1]):
+            return rich_status(code_pb2.UNAVAILABLE, "worker crashed", reason="WORKER_CRASHED")
+        return None
+
+    async def InvokeStream(
+        self,
+        requests: AsyncIterator[invocation_pb2.InvokeFunctionRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[invocation_pb2.InvokeStreamResponse]:
+        """Answers in groups of ``group`` (the number in a ``group-N`` target), last first.
+
+        A group is answered as soon as it is full (or the input ends), so a client keeping at
+        most N requests in flight makes progress.
+        """
+        held: list[invocation_pb2.InvokeFunctionRequest] = []
+        async for request in requests:
+            held.append(request)
+            group = int(request.target.rsplit("-", 1)[1]) if "group-" in request.target else 1
+            if len(held) >= group:
+                for answer in reversed(held):
+                    yield self._stream_answer(answer)
+                held.clear()
+        for answer in reversed(held):
+            yield self._stream_answer(answer)
+
+    def _stream_answer(
+        self, request: invocation_pb2.InvokeFunctionRequest
+    ) -> invocation_pb2.InvokeStreamResponse:
+        key = f"{request.target}/{request.request_id}"
+        self.calls[key] += 1
+        status = self._status_for(request.target.split("/")[0], self.calls[key])
+        if status is not None:
+            return invocation_pb2.InvokeStreamResponse(request_id=request.request_id, status=status)
+        result = invocation_pb2.InvocationResult(
+            outcome=invocation_pb2.OUTCOME_OK, returned=request.event, duration_ms=1.0
+        )
+        return invocation_pb2.InvokeStreamResponse(request_id=request.request_id, result=result)
