@@ -1,0 +1,200 @@
+'use strict';
+/*
+ * The Segment-compatible runtime: loads one user function into a fresh vm context and invokes it.
+ *
+ * Isolation inside the process (EXECUTOR-NOTES §5, row E). The process, not vm, is the security
+ * boundary (one tenant per worker, --permission, --disallow-code-generation-from-strings); vm is
+ * defence in depth, built so that no host-realm object is reachable from user code:
+ *  - the context's global is a null-prototype object, string/wasm code generation is off;
+ *  - every global (console, Segment, fetch, URL, Headers, Buffer, crypto, timers, cache, the
+ *    libraries) is created *inside* the context by the scripts in ./context/, over host functions
+ *    that take and return primitives only (bytes cross as latin1 strings, structured data as JSON
+ *    text); host errors are re-created in-context (name + message) by `lib.call`;
+ *  - events, settings and request metadata enter as JSON text parsed in-context; results leave
+ *    as text produced by in-context JSON.stringify;
+ *  - libraries (lodash, moment-timezone, xml, xml2js, oauth-1.0a, uuid, libphonenumber-js,
+ *    fetch-retry, buffer, events) are evaluated inside the context from their files under js/
+ *    by an in-context CommonJS loader (./context/modules.js) with an allow-list of builtins
+ *    shimmed in-context; jsonwebtoken and zlib run on the host behind JSON/latin1 wrappers.
+ * What remains exposed: the host functions themselves are held only in bootstrap closures;
+ * users can still change in-context intrinsics that bootstrap code uses later (e.g. JSON or
+ * Array.prototype), which can corrupt their own results but not reach the host, because the
+ * host validates that everything it receives is a primitive. `lib.call` also converts the
+ * host RangeError thrown when a host function is entered at stack exhaustion.
+ */
+
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const crypto = require('node:crypto');
+const { makeHost, invocations, addLog } = require('./host.js');
+
+const HANDLER_NAMES = ['onIdentify', 'onTrack', 'onPage', 'onScreen', 'onGroup', 'onAlias', 'onDelete', 'onBatch', 'onRequest'];
+const TYPES = new Set(['SOURCE', 'DESTINATION', 'INSERT_DESTINATION', 'INSERT_SOURCE']);
+const OUTCOMES = new Set(['OK', 'EVENT_NOT_SUPPORTED', 'INVALID_EVENT_PAYLOAD', 'VALIDATION_ERROR', 'RETRY', 'DROP', 'ERROR']);
+const DEFAULT_LIMITS = { max_log_bytes: 64 * 1024, max_events: 1000, max_result_bytes: 4 * 1024 * 1024 };
+const CONTEXT_SCRIPTS = ['inspect', 'core', 'web'].map((name) => {
+  const file = path.join(__dirname, 'context', `${name}.js`);
+  return new vm.Script(fs.readFileSync(file, 'utf8'), { filename: `fnbox:runtime/${name}.js` });
+});
+
+let active = null; // the loaded function's runtime (one per worker process)
+
+function wrap(code) {
+  const holder = `__fnbox${crypto.randomInt(1e9)}`;
+  const getter = HANDLER_NAMES.map((n) => `${n}: ${n}`).join(', ');
+  // Handlers are parameters so that `function onTrack` and `var/assignment` bind them and a
+  // top-level `const onTrack` is a SyntaxError, as in Segment's runtime. The first line is the
+  // wrapper's own, hence lineOffset -1: stack traces show the user's line numbers.
+  return `(function (${holder}, ${HANDLER_NAMES.join(', ')}) { ${holder}.get = function () { return { ${getter} }; };\n${code}\n})`;
+}
+
+function compile(code, filename) {
+  return new vm.Script(wrap(String(code)), { filename: filename || 'function.js', lineOffset: -1 });
+}
+
+/** {line, column} (1-based) of a compile error, read from V8's "file:line" + caret lines. */
+function syntaxPosition(err, filename) {
+  const lines = String(err.stack || '').split('\n');
+  let line = 0;
+  let column = 0;
+  const m = /:(\d+)$/.exec(lines[0] || '');
+  if (m) line = Number(m[1]);
+  const caret = lines.findIndex((l, i) => i > 0 && /^\s*\^+\s*$/.test(l));
+  if (caret > 0) column = lines[caret].indexOf('^') + 1;
+  void filename;
+  return { line, column };
+}
+
+/** Syntax check only; runs nothing. */
+function check(code, filename) {
+  try {
+    compile(code, filename);
+    return null;
+  } catch (err) {
+    const { line, column } = syntaxPosition(err, filename);
+    return { name: String(err.name), message: String(err.message), line, column };
+  }
+}
+
+function limitsFrom(options) {
+  const o = options || {};
+  const pick = (k) => (Number.isFinite(o[k]) && o[k] > 0 ? o[k] : DEFAULT_LIMITS[k]);
+  return { max_log_bytes: pick('max_log_bytes'), max_events: pick('max_events'), max_result_bytes: pick('max_result_bytes') };
+}
+
+async function load({ type, code, filename, options, onStrayLog }) {
+  if (!TYPES.has(type)) throw new Error(`unknown function type ${type}`);
+  let script;
+  try {
+    script = compile(code, filename);
+  } catch (err) {
+    const e = new Error(String(err.message));
+    e.name = String(err.name);
+    Object.assign(e, syntaxPosition(err, filename));
+    e.stack = `${e.name}: ${e.message}\n    at ${filename || 'function.js'}:${e.line}:${e.column}`;
+    throw e;
+  }
+  const opts = options || {};
+  const state = {
+    limits: limitsFrom(opts),
+    options: opts,
+    onStrayLog: typeof onStrayLog === 'function' ? onStrayLog : () => {},
+  };
+  const ctx = vm.createContext(Object.create(null), { codeGeneration: { strings: false, wasm: false } });
+  const [g, lib] = vm.runInContext('[globalThis, {}]', ctx);
+  lib.hostDir = path.dirname(__dirname);
+  const host = makeHost(state);
+  for (const s of CONTEXT_SCRIPTS) s.runInContext(ctx)(host, g, lib);
+  const runtime = lib.runtime;
+  const wrapper = script.runInContext(ctx);
+  const failure = runtime.define(wrapper, type);
+  if (failure !== null) {
+    const info = JSON.parse(failure);
+    const e = new Error(String(info.message));
+    e.name = String(info.name);
+    e.stack = String(info.stack || `${e.name}: ${e.message}`);
+    throw e;
+  }
+  active = { runtime, state };
+  return { invoke: (kind, segments, trace) => invoke(runtime, state, kind, segments, trace) };
+}
+
+const text = (b) => (b === undefined || b === null ? '' : Buffer.isBuffer(b) ? b.toString('utf8') : String(b));
+
+function invoke(runtime, state, kind, segments, _trace) {
+  const segs = segments || [];
+  return new Promise((resolve) => {
+    const inv = {
+      done: false, logs: [], logBytes: 0, logsDropped: 0, events: [], objects: [], requests: [],
+      overflow: null, start: performance.now(),
+      finish(resultText) {
+        inv.done = true;
+        resolve(buildResult(state, inv, resultText, kind));
+      },
+    };
+    invocations.run(inv, () => {
+      if (kind === 'request') runtime.invoke('request', text(segs[0]), text(segs[1]), text(segs[2]) || '{}');
+      else if (kind === 'event' || kind === 'batch') runtime.invoke(kind, text(segs[0]), text(segs[1]) || '{}', '');
+      else inv.finish(JSON.stringify({ outcome: 'ERROR', error: { name: 'Error', message: `unknown invocation kind ${kind}`, stack: '' } }));
+    });
+  });
+}
+
+function errorOf(v) {
+  if (!v || typeof v !== 'object') return undefined;
+  return { name: String(v.name ?? 'Error'), message: String(v.message ?? ''), stack: String(v.stack ?? '') };
+}
+const jsonOrNull = (v) => (typeof v === 'string' ? v : null);
+
+function buildResult(state, inv, resultText, kind) {
+  let r;
+  try {
+    r = JSON.parse(resultText);
+  } catch {
+    r = null;
+  }
+  if (!r || typeof r !== 'object') r = { outcome: 'ERROR', error: { name: 'Error', message: 'the function produced no result' } };
+  let outcome = OUTCOMES.has(r.outcome) ? r.outcome : 'ERROR';
+  let error = errorOf(r.error);
+  if (inv.overflow && outcome === 'OK') {
+    outcome = 'ERROR';
+    error = { name: 'Error', message: inv.overflow, stack: '' };
+  }
+  const ok = outcome === 'OK';
+  const result = {
+    outcome, logs: inv.logs, logs_truncated: inv.logsDropped > 0, requests: inv.requests,
+    duration_ms: Math.round((performance.now() - inv.start) * 1000) / 1000,
+    events: ok ? inv.events : [], objects: ok ? inv.objects : [], returned: jsonOrNull(r.returned),
+  };
+  if (error) result.error = error;
+  if (kind === 'batch' && Array.isArray(r.batch)) {
+    result.batch = r.batch.map((b) => ({
+      outcome: OUTCOMES.has(b && b.outcome) ? b.outcome : 'ERROR',
+      status: Number.isInteger(b && b.status) ? b.status : 500,
+      error_message: String((b && b.error_message) ?? ''),
+      returned: jsonOrNull(b && b.returned),
+    }));
+  }
+  let size = (result.returned || '').length;
+  for (const s of result.events) size += s.length;
+  for (const s of result.objects) size += s.length;
+  for (const b of result.batch || []) size += (b.returned || '').length;
+  if (size > state.limits.max_result_bytes) {
+    Object.assign(result, { outcome: 'ERROR', events: [], objects: [], returned: null });
+    result.error = { name: 'Error', message: `result too large: ${size} bytes exceeds the limit of ${state.limits.max_result_bytes} bytes`, stack: '' };
+    if (result.batch) result.batch = result.batch.map((b) => ({ ...b, outcome: 'ERROR', status: 500, returned: null }));
+  }
+  if (inv.logsDropped > 0) result.logs.push(`… logs truncated (${inv.logsDropped} bytes dropped)`);
+  return result;
+}
+
+// A promise rejected without a handler in user code must not take the worker down.
+process.on('unhandledRejection', (reason) => {
+  const describe = active ? active.runtime.describe : (v) => String(v);
+  const line = `Unhandled promise rejection: ${describe(reason)}`;
+  const inv = invocations.getStore();
+  if (active) addLog(active.state, inv && !inv.done ? inv : null, line);
+});
+
+module.exports = { check, load };
