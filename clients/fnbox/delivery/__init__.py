@@ -1,0 +1,1 @@
+"""Delivery workers: bus → destination (and insert) functions, retries, dead-letter queue."""

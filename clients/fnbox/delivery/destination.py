@@ -1,0 +1,311 @@
+"""One destination instance's consumer: batching, insert function, retries, dead letters.
+
+Each destination runs in its own task with its own concurrency limit and circuit breaker,
+so a slow or failing destination only ever holds back its own messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+import grpc
+from fnbox.bus import Bus, Delivery
+from fnbox.client.errors import NotFound, RPCError
+from fnbox.delivery import headers as h
+from fnbox.delivery.breaker import CircuitBreaker
+from fnbox.delivery.control import ControlPlane
+from fnbox.delivery.dead_letters import (
+    FINAL_OUTCOME,
+    INSERT_FAILED,
+    RETRIES_EXHAUSTED,
+    Stage,
+    dead_letter,
+)
+from fnbox.delivery.outcomes import Verdict, for_error, for_event_result, for_outcome
+from fnbox.delivery.settings import DeliverySettings
+from fnbox.functions.v1 import invocation_pb2
+
+__all__ = ["GROUP", "DestinationWorker"]
+
+log = logging.getLogger(__name__)
+
+GROUP = "delivery"
+_NOT_FOUND = grpc.StatusCode.NOT_FOUND
+_ON_BATCH = re.compile(r"\bonBatch\s*(?:=|\()")
+
+
+@dataclass(frozen=True, slots=True)
+class _Config:
+    enabled: bool
+    insert_instance: str
+    batching: bool
+    max_count: int
+    max_wait: float
+    exists: bool = True
+
+
+_DEFAULT = _Config(True, "", False, 1, 0.0)
+_GONE = _Config(False, "", False, 1, 0.0, exists=False)
+
+
+@dataclass(slots=True)
+class _Settle:
+    """What happens to one message, decided after its invocation."""
+
+    verdict: Verdict
+    result: invocation_pb2.InvocationResult | None = None
+    error: RPCError | None = None
+    message: str = ""
+    reason: str = ""
+
+
+class DestinationWorker:
+    """Delivers ``deliveries.<id>`` of one destination instance (:meth:`run`)."""
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        settings: DeliverySettings,
+        bus: Bus,
+        control: ControlPlane,
+    ) -> None:
+        self.topic = topic
+        self._settings = settings
+        self._bus = bus
+        self._control = control
+        self._backoff = settings.backoff()
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_open_seconds)
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._name = ""
+        self._config: tuple[float, _Config] | None = None
+        self.delivered = 0
+
+    async def run(self) -> None:
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                pause = self.breaker.wait_time()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                    continue
+                await self._slots.acquire()
+                try:
+                    deliveries, config = await self._take()
+                except BaseException:
+                    self._slots.release()
+                    raise
+                if not deliveries:
+                    self._slots.release()
+                    continue
+                task = asyncio.create_task(self._round(deliveries, config))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                if self.breaker.is_open:  # a probe round: wait for its verdict first
+                    await asyncio.wait({task})
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _take(self) -> tuple[list[Delivery], _Config]:
+        config = await self._current_config()
+        if config.exists and not config.enabled:  # paused: messages wait on the bus
+            await asyncio.sleep(self._settings.discovery_seconds)
+            return [], config
+        if not config.batching:
+            got = await self._consume(1, 1.0)
+            return got, config
+        got = await self._consume(config.max_count, 1.0)
+        if not got:
+            return got, config
+        deadline = time.monotonic() + config.max_wait
+        while len(got) < config.max_count and (left := deadline - time.monotonic()) > 0:
+            got += await self._consume(config.max_count - len(got), min(left, 1.0))
+        return got, config
+
+    async def _consume(self, batch: int, wait: float) -> list[Delivery]:
+        try:
+            return await self._bus.consume(
+                self.topic, GROUP, batch=batch, wait=wait, lease=self._settings.lease_seconds
+            )
+        except Exception:
+            log.warning("consuming %s failed", self.topic, exc_info=True)
+            await asyncio.sleep(self._settings.platform_retry_seconds)
+            return []
+
+    async def _round(self, deliveries: list[Delivery], config: _Config) -> None:
+        try:
+            if not self._name:
+                self._name = deliveries[0].message.headers[h.INSTANCE]
+            settles = await self._deliver(deliveries, config)
+            verdicts = {s.verdict for s in settles}
+            if Verdict.OK in verdicts:
+                self.breaker.record_success()
+            elif verdicts == {Verdict.RETRY}:
+                self.breaker.record_failure()
+            await asyncio.gather(
+                *(self._settle(d, s) for d, s in zip(deliveries, settles, strict=True))
+            )
+        except Exception:
+            log.exception("delivering %d messages on %s failed", len(deliveries), self.topic)
+            for delivery in deliveries:
+                await _quietly(delivery.nak(self._settings.platform_retry_seconds))
+        finally:
+            self._slots.release()
+
+    async def _deliver(self, deliveries: list[Delivery], config: _Config) -> list[_Settle]:
+        if not config.exists:
+            gone = NotFound("the destination instance no longer exists", code=_NOT_FOUND)
+            return [_Settle(Verdict.FAIL, error=gone) for _ in deliveries]
+        events = await asyncio.gather(
+            *(self._insert(d, config.insert_instance) for d in deliveries)
+        )
+        settles: list[_Settle | None] = [e if isinstance(e, _Settle) else None for e in events]
+        pending = [i for i, e in enumerate(events) if not isinstance(e, _Settle)]
+        versioned = [i for i in pending if deliveries[i].message.headers.get(h.VERSION)]
+        batched = [i for i in pending if i not in versioned]
+        if len(batched) > 1 or (batched and config.batching):
+            outcome = await self._invoke_batch([events[i] for i in batched])  # type: ignore[misc]
+            for i, settle in zip(batched, outcome, strict=True):
+                settles[i] = settle
+        else:
+            versioned += batched
+        for i in versioned:
+            version = int(deliveries[i].message.headers.get(h.VERSION) or 0)
+            settles[i] = await self._invoke_one(events[i], version)  # type: ignore[arg-type]
+        return [s if s is not None else _Settle(Verdict.OK) for s in settles]
+
+    async def _insert(self, delivery: Delivery, insert_instance: str) -> bytes | _Settle:
+        """The event after the insert instance (or a settle when it dropped or failed)."""
+        data = delivery.message.data
+        if not insert_instance:
+            return data
+        request = invocation_pb2.InvokeFunctionRequest(
+            target=insert_instance, event=data, request_id=delivery.message.id
+        )
+        try:
+            result = await self._control.invoke(request)
+        except RPCError as error:
+            return _Settle(for_error(error), error=error, reason=INSERT_FAILED)
+        verdict = for_outcome(result.outcome)
+        if verdict is not Verdict.OK:
+            return _Settle(verdict, result=result, reason=INSERT_FAILED)
+        if result.outcome == invocation_pb2.OUTCOME_DROP or not result.HasField("returned"):
+            return _Settle(Verdict.OK)  # filtered at the insert function: done
+        return result.returned
+
+    async def _invoke_one(self, event: bytes, version: int) -> _Settle:
+        request = invocation_pb2.InvokeFunctionRequest(
+            target=self._name, event=event, version=version
+        )
+        try:
+            result = await self._control.invoke(request)
+        except RPCError as error:
+            return _Settle(for_error(error), error=error)
+        return _Settle(for_outcome(result.outcome), result=result)
+
+    async def _invoke_batch(self, events: list[bytes]) -> list[_Settle]:
+        request = invocation_pb2.InvokeFunctionRequest(
+            target=self._name, events=b"[" + b",".join(events) + b"]"
+        )
+        try:
+            result = await self._control.invoke(request)
+        except RPCError as error:
+            return [_Settle(for_error(error), error=error) for _ in events]
+        if len(result.batch_statuses) == len(events):
+            return [
+                _Settle(
+                    for_event_result(status),
+                    result=result,
+                    message=status.error_message or f"status {status.status}",
+                )
+                for status in result.batch_statuses
+            ]
+        return [_Settle(for_outcome(result.outcome), result=result) for _ in events]
+
+    async def _settle(self, delivery: Delivery, settle: _Settle) -> None:
+        message = delivery.message
+        if settle.verdict is Verdict.OK:
+            await delivery.ack()
+            self.delivered += 1
+            return
+        first = _first_attempt(message)
+        if settle.verdict is Verdict.RETRY:
+            if not self._backoff.exhausted(message.attempt, time.time() - first):
+                await delivery.nak(self._backoff.delay(message.attempt))
+                return
+            reason = RETRIES_EXHAUSTED
+        else:
+            reason = settle.reason or FINAL_OUTCOME
+        if isinstance(settle.error, NotFound) and not settle.reason:
+            log.warning("%s: the destination is gone; dropping %s", self.topic, message.id)
+            await delivery.term()
+            return
+        record = dead_letter(
+            instance=message.headers.get(h.INSTANCE, self._name),
+            stage=Stage.DEAD_LETTER_STAGE_DESTINATION,
+            message_id=message.headers.get(h.MESSAGE_ID) or message.id,
+            reason=reason,
+            attempts=message.attempt,
+            first_attempt=first,
+            event=message.data,
+            result=settle.result,
+            error=settle.error,
+            error_message=settle.message if settle.result and settle.result.batch_statuses else "",
+            replay_count=int(message.headers.get(h.REPLAY) or 0),
+        )
+        try:
+            await self._control.record_dead_letters([record])
+        except RPCError:
+            await delivery.nak(self._settings.platform_retry_seconds)
+            return
+        await delivery.ack()
+
+    async def _current_config(self) -> _Config:
+        cached = self._config
+        fresh = self._settings.routing_cache_seconds
+        if cached is not None and time.monotonic() - cached[0] < fresh:
+            return cached[1]
+        if not self._name:  # nothing received yet: the first message tells the instance
+            return _DEFAULT
+        try:
+            instance = await self._control.get_instance(self._name)
+            function = await self._control.get_function(instance.function)
+        except NotFound:
+            config = _GONE
+        except RPCError:
+            return cached[1] if cached is not None else _DEFAULT
+        else:
+            batch = function.batch
+            config = _Config(
+                enabled=instance.enabled,
+                insert_instance=instance.insert_instance,
+                batching=bool(_ON_BATCH.search(function.code)),
+                max_count=batch.max_count or self._settings.batch_max_count,
+                max_wait=(batch.max_wait_ms / 1000) or self._settings.batch_max_wait_seconds,
+            )
+        self._config = (time.monotonic(), config)
+        return config
+
+
+def _first_attempt(message: object) -> float:
+    headers = getattr(message, "headers", {})
+    if headers.get(h.FIRST_ATTEMPT):
+        return float(headers[h.FIRST_ATTEMPT])
+    value = getattr(message, "published_at", None)
+    if isinstance(value, int | float):
+        return float(value)
+    timestamp = getattr(value, "timestamp", None)
+    return float(timestamp()) if callable(timestamp) else time.time()
+
+
+async def _quietly(action: object) -> None:
+    try:
+        if asyncio.iscoroutine(action):
+            await action
+    except Exception:
+        log.warning("could not settle a bus message", exc_info=True)

@@ -1,0 +1,69 @@
+"""``fnbox delivery``: the delivery workers alone (scale-out), over gRPC and the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from fnbox.delivery.control import ControlPlane
+from fnbox.delivery.runtime import (
+    BusSection,
+    ControlSection,
+    open_pipeline_bus,
+    read_token,
+    run_until_signalled,
+)
+from fnbox.delivery.service import DeliveryService
+from fnbox.delivery.settings import DeliverySettings
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DeliveryRoot", "main", "run"]
+
+
+class DeliveryRoot(BaseSettings):
+    """Settings of a stand-alone delivery process (``FNBOX_`` environment, ``__`` nesting)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FNBOX_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path(".fnbox"), description="Where admin.token and bus.db live.")
+    control: ControlSection = Field(default_factory=ControlSection, description="Control service.")
+    bus: BusSection = Field(default_factory=BusSection, description="Event bus.")
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings, description="Delivery workers."
+    )
+
+
+async def serve(root: DeliveryRoot) -> None:
+    """Run the delivery workers until SIGINT/SIGTERM."""
+    token = read_token(root.control, root.data_dir)
+    bus = await open_pipeline_bus(root.bus, root.data_dir)
+    control = ControlPlane(root.control.target, token)
+    service = DeliveryService(settings=root.delivery, bus=bus, control=control)
+
+    async def stop() -> None:
+        await service.stop()
+        await control.close()
+        await bus.close()
+
+    await run_until_signalled(service.start, stop)
+
+
+def run(**overrides: Any) -> int:
+    """Entry point of ``fnbox delivery``; ``overrides`` beat the environment, e.g.
+    ``run(data_dir="d", control={"target": "h:1"})``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(DeliveryRoot(**overrides)))
+    return 0
+
+
+def main() -> None:
+    raise SystemExit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Webhook gateway: HTTP ingestion → durable bus → source functions → events on the bus."""

@@ -1,0 +1,153 @@
+"""The webhook HTTP endpoint: validate, authenticate, store durably on the bus, answer 202.
+
+Response codes: 202 stored (body ``{"id": ...}``); 400 malformed JSON or form body;
+401 authentication failed; 404 unknown, disabled or non-source instance; 405 not POST;
+413 body over the limit; 415 content type other than JSON or form-encoded; 429 overloaded
+(too many webhooks being stored, or the instance's backlog is full); 503 the bus or the
+control service is unavailable. Nothing is acknowledged (2xx) before it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+from fnbox.bus import Bus
+from fnbox.delivery import headers as h
+from fnbox.gateway import auth
+from fnbox.gateway.envelope import webhook_headers
+from fnbox.gateway.instances import InstanceCache
+from fnbox.gateway.settings import GatewaySettings
+
+__all__ = ["GROUP", "WebhookEndpoint"]
+
+log = logging.getLogger(__name__)
+
+GROUP = "gateway"
+_ACCEPTED_TYPES = ("application/json", "application/x-www-form-urlencoded")
+_BACKLOG_CHECK_SECONDS = 1.0
+
+
+class WebhookEndpoint:
+    """``POST /v1/sources/{instance}``; build the aiohttp app with :meth:`app`."""
+
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        bus: Bus,
+        instances: InstanceCache,
+        on_topic: Callable[[str], None] = lambda topic: None,
+    ) -> None:
+        self._settings = settings
+        self._bus = bus
+        self._instances = instances
+        self._on_topic = on_topic
+        self._in_flight = 0
+        self._backlog: dict[str, tuple[float, int]] = {}
+        self._backlog_checks: dict[str, asyncio.Task[None]] = {}
+        self.accepted = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self._settings.max_body_bytes)
+        app.router.add_route("*", "/v1/sources/{instance}", self.handle)
+        app.router.add_get("/healthz", self._health)
+        return app
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "SERVING"})
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.method != "POST":
+            return _error(405, "only POST is accepted", headers={"Allow": "POST"})
+        if request.content_type not in _ACCEPTED_TYPES:
+            return _error(415, "Content-Type must be application/json or form-urlencoded")
+        length = request.content_length
+        if length is not None and length > self._settings.max_body_bytes:
+            return _error(413, f"body over {self._settings.max_body_bytes} bytes")
+        if self._in_flight >= self._settings.max_in_flight:
+            return _error(429, "too many webhooks in flight", headers={"Retry-After": "1"})
+        self._in_flight += 1
+        try:
+            return await self._accept(request)
+        finally:
+            self._in_flight -= 1
+
+    async def _accept(self, request: web.Request) -> web.Response:
+        key = request.match_info["instance"]
+        try:
+            instance = await self._instances.lookup(key)
+        except Exception as exc:
+            log.warning("instance lookup of %s failed: %s", key, exc)
+            return _error(503, "the control service is unavailable", headers={"Retry-After": "2"})
+        if instance is None or not instance.is_source or not instance.enabled:
+            return _error(404, f"no enabled source instance {key!r}")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"body over {self._settings.max_body_bytes} bytes")
+        if not auth.verify(instance.auth, request.headers, body):
+            return _error(401, "webhook authentication failed")
+        problem = _body_problem(request.content_type, body)
+        if problem:
+            return _error(400, problem)
+        topic = h.topic(h.WEBHOOKS, instance.name)
+        if self._backlog_full(topic):
+            return _error(429, "the source's backlog is full", headers={"Retry-After": "5"})
+        webhook_id = uuid.uuid4().hex
+        headers = webhook_headers(
+            instance=instance.name,
+            webhook_id=webhook_id,
+            method=request.method,
+            url=str(request.url),
+            request_headers={k: v for k, v in request.headers.items()},
+            received_at=h.rfc3339(),
+        )
+        try:
+            await self._bus.publish(topic, body, headers, dedup_id=webhook_id)
+        except Exception as exc:
+            log.warning("storing a webhook on %s failed: %s", topic, exc)
+            return _error(503, "the event bus is unavailable", headers={"Retry-After": "2"})
+        self.accepted += 1
+        self._on_topic(topic)
+        return web.json_response({"id": webhook_id}, status=202)
+
+    def _backlog_full(self, topic: str) -> bool:
+        """From a cached count refreshed in the background (no bus call on the hot path)."""
+        checked, count = self._backlog.get(topic, (0.0, 0))
+        if time.monotonic() - checked > _BACKLOG_CHECK_SECONDS:
+            task = self._backlog_checks.get(topic)
+            if task is None or task.done():
+                self._backlog_checks[topic] = asyncio.create_task(self._check_backlog(topic))
+        return count >= self._settings.max_backlog
+
+    async def _check_backlog(self, topic: str) -> None:
+        try:
+            count = await self._bus.pending(topic, GROUP)
+        except Exception:
+            count = self._backlog.get(topic, (0.0, 0))[1]
+        self._backlog[topic] = (time.monotonic(), count)
+
+
+def _body_problem(content_type: str, body: bytes) -> str:
+    if content_type == "application/json":
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return f"the body is not valid JSON: {exc}"
+        return ""
+    try:
+        parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError):
+        return "the body is not valid form-urlencoded data"
+    return ""
+
+
+def _error(status: int, message: str, *, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)

@@ -1,0 +1,77 @@
+"""``fnbox gateway``: the webhook gateway alone (scale-out), over gRPC and the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from fnbox.delivery.control import ControlPlane
+from fnbox.delivery.runtime import (
+    BusSection,
+    ControlSection,
+    open_pipeline_bus,
+    read_token,
+    run_until_signalled,
+)
+from fnbox.gateway.service import GatewayService
+from fnbox.gateway.settings import GatewaySettings
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["GatewayRoot", "main", "run"]
+
+
+class GatewayRoot(BaseSettings):
+    """Settings of a stand-alone gateway process (``FNBOX_`` environment, ``__`` nesting)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FNBOX_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path(".fnbox"), description="Where admin.token and bus.db live.")
+    control: ControlSection = Field(default_factory=ControlSection, description="Control service.")
+    bus: BusSection = Field(default_factory=BusSection, description="Event bus.")
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings, description="Webhook gateway."
+    )
+
+
+async def serve(root: GatewayRoot) -> None:
+    """Run the gateway until SIGINT/SIGTERM."""
+    token = read_token(root.control, root.data_dir)
+    bus = await open_pipeline_bus(root.bus, root.data_dir)
+    control = ControlPlane(root.control.target, token)
+    service = GatewayService(settings=root.gateway, bus=bus, control=control)
+
+    async def start() -> None:
+        await service.start()
+        print(
+            f"webhook gateway listening on http://{root.gateway.listen.rsplit(':', 1)[0]}:"
+            f"{service.port}",
+            flush=True,
+        )
+
+    async def stop() -> None:
+        await service.stop()
+        await control.close()
+        await bus.close()
+
+    await run_until_signalled(start, stop)
+
+
+def run(**overrides: Any) -> int:
+    """Entry point of ``fnbox gateway``; ``overrides`` beat the environment, e.g.
+    ``run(data_dir="d", gateway={"listen": "0.0.0.0:8080"})``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(GatewayRoot(**overrides)))
+    return 0
+
+
+def main() -> None:
+    raise SystemExit(run())
+
+
+if __name__ == "__main__":
+    main()
