@@ -19,7 +19,7 @@ from bench.machine import describe_machine
 from bench.node_baselines import spawn_per_call_ms
 from bench.payloads import EVENT
 from bench.report import format_table, write_chart, write_json
-from bench.scenarios import batch, cold_start, memory, unary
+from bench.scenarios import batch, cold_start, e2e, memory, unary
 from bench.servers import EchoServer
 from bench.stats import percentile, rounded
 from bench.targets import Results, compute_ratios, evaluate_targets
@@ -110,6 +110,7 @@ class Bench:
                 self.attempt("batch", lambda: self._batch(cfg, loadgen, fnbox))
                 if fnbox:
                     self.attempt("cold_start.warm_pool", lambda: self._cold(fnbox, "warm_pool"))
+                    self.attempt("e2e", lambda: self._e2e(cfg, loadgen, fnbox))
             finally:
                 if fnbox:
                     fnbox.stop()
@@ -150,6 +151,9 @@ class Bench:
         section, spawns = cold_start.run(fnbox, mode, self.config.cold_starts, warm)
         self.results["cold_start"][mode] = section
         self.spawn_samples += spawns
+
+    def _e2e(self, cfg: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer) -> None:
+        self.results["e2e"] = e2e.run(cfg, loadgen, fnbox)
 
     def _memory(self, fnbox: FnboxServer) -> None:
         self.results["memory"] = memory.run(fnbox, self.config.memory_functions)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -105,6 +106,33 @@ class EchoServer:
         self._proc.stop()
 
     def __enter__(self) -> EchoServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SinkServer:
+    """The counting HTTP sink (``bench.sink``) in a child process."""
+
+    def __init__(self) -> None:
+        self._proc = ServerProcess([sys.executable, "-m", "bench.sink"], cwd=REPO_ROOT)
+        match = self._proc.wait_for_line(r"^port (\d+)$", timeout_s=30)
+        self.url = f"http://127.0.0.1:{match.group(1)}"
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def count(self) -> int:
+        """Requests received so far (other than these count queries)."""
+        with urllib.request.urlopen(f"{self.url}/count", timeout=10) as response:
+            return int(response.read())
+
+    def stop(self) -> None:
+        self._proc.stop()
+
+    def __enter__(self) -> SinkServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

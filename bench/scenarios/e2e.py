@@ -1,0 +1,132 @@
+"""e2e: webhooks POSTed to the gateway, through the source function, the bus and delivery, to a
+destination function whose fetch() reaches an HTTP sink. Embedded backend (SQLite bus).
+
+Figures: ``events_per_s`` is what the sink received per second during the timed window (the
+sustained end-to-end rate); ack latency is the gateway's HTTP answer (202 once durable).
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from fnbox.functions.v1 import resources_pb2, service_pb2
+
+from bench.config import BenchConfig
+from bench.fnbox_api import FnboxServer
+from bench.loadgen import HttpSpec, LoadGenerator, LoadResult
+from bench.scenarios.common import Section
+from bench.servers import SinkServer
+from bench.stats import median, rounded
+
+SOURCE = """
+async function onRequest(request, settings) {
+  const body = request.json()
+  Segment.track({ event: body.event, userId: body.userId, properties: body.properties })
+}
+"""
+
+DESTINATION = """
+async function onTrack(event, settings) {
+  const response = await fetch(settings.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(event),
+  })
+  if (!response.ok) throw new RetryError('sink answered ' + response.status)
+}
+"""
+
+WEBHOOK = orjson.dumps(
+    {
+        "event": "Order Completed",
+        "userId": "user-1234567",
+        "properties": {"orderId": "50314b8e9bcf", "total": 27.5, "currency": "USD"},
+    }
+)
+
+
+def _setup(fnbox: FnboxServer, sink: SinkServer) -> str:
+    """Source → destination pipeline; returns the webhook URL."""
+    api = fnbox.api
+    source_fn = api.create_function("bench-e2e-source", SOURCE, resources_pb2.FUNCTION_TYPE_SOURCE)
+    dest_function = resources_pb2.Function(
+        display_name="bench-e2e-destination",
+        type=resources_pb2.FUNCTION_TYPE_DESTINATION,
+        code=DESTINATION,
+        settings_schema=[
+            resources_pb2.SettingDefinition(
+                name="url", label="Sink URL", type=resources_pb2.SETTING_TYPE_STRING, required=True
+            )
+        ],
+    )
+    created = api.functions.CreateFunction(
+        service_pb2.CreateFunctionRequest(function=dest_function), metadata=api.metadata, timeout=30
+    )
+    api.functions.DeployFunction(
+        service_pb2.DeployFunctionRequest(name=created.name), metadata=api.metadata, timeout=30
+    )
+    source = api.create_instance(source_fn, "bench-e2e-source")
+    api.create_instance(
+        created.name,
+        "bench-e2e-destination",
+        settings=orjson.dumps({"url": f"{sink.url}/events"}),
+        sources=[source.name],
+        enabled=True,
+    )
+    return f"{fnbox.http_base}/v1/sources/{source.id}"
+
+
+def _wait_for_sink(sink: SinkServer, at_least: int, timeout_s: float) -> float | None:
+    """Seconds until the sink has seen ``at_least`` requests, None if it never did."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if sink.count() >= at_least:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None
+
+
+def run(config: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer) -> Section:
+    """Closed-loop webhook load at the gateway; the sink counts what came out the other end."""
+    with SinkServer() as sink:
+        url = _setup(fnbox, sink)
+        # One webhook through the whole pipeline first: it proves the path works end to end.
+        first = loadgen.run(HttpSpec(url, WEBHOOK, 1, duration_s=0.05, warmup_s=0.0))
+        if not first.ok_total or _wait_for_sink(sink, 1, timeout_s=30) is None:
+            raise RuntimeError(f"no webhook reached the sink ({first.first_error})")
+        runs: list[LoadResult] = []
+        delivered_rates: list[float] = []
+        drains: list[float] = []
+        lost = 0
+        for _ in range(config.repeats):
+            before = sink.count()
+            spec = HttpSpec(
+                url,
+                WEBHOOK,
+                config.e2e_concurrency,
+                duration_s=config.e2e_duration_s,
+                warmup_s=config.warmup_s,
+            )
+            result = loadgen.run(spec, server_pid=fnbox.pid, probes={"sink": sink.count})
+            runs.append(result)
+            delivered_rates.append(result.probes["sink"] / spec.duration_s)
+            # Let the pipeline drain before the next run, so that runs don't overlap.
+            drain = _wait_for_sink(sink, before + result.ok_total, timeout_s=60)
+            if drain is None:
+                lost += before + result.ok_total - sink.count()
+            else:
+                drains.append(drain)
+    return {
+        "events_per_s": rounded(median(delivered_rates), 1),
+        "ack_p50_ms": rounded(median([run.p50_ms for run in runs])),
+        "ack_p99_ms": rounded(median([run.p99_ms for run in runs])),
+        "acks_per_s": rounded(median([run.rps for run in runs]), 1),
+        "errors": sum(run.errors for run in runs),
+        "first_error": next((run.first_error for run in runs if run.first_error), ""),
+        "drain_after_load_s": rounded(median(drains), 2),
+        "undelivered": lost,
+        "concurrency": config.e2e_concurrency,
+        "loadgen_cores": rounded(median([run.loadgen_cores for run in runs]), 2),
+        "server_cores": rounded(median([run.server_cores or 0.0 for run in runs]), 2),
+    }
