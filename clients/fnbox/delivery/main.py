@@ -53,11 +53,27 @@ async def serve(root: DeliveryRoot) -> None:
     await run_until_signalled(service.start, stop)
 
 
-def run(**overrides: Any) -> int:
-    """Entry point of ``fnbox delivery``; ``overrides`` beat the environment, e.g.
-    ``run(data_dir="d", control={"target": "h:1"})``."""
+def run(
+    *,
+    target: str | None = None,
+    token: str | None = None,
+    data_dir: str | Path | None = None,
+    **overrides: Any,
+) -> int:
+    """Entry point of ``fnbox delivery``. Arguments given (not None) beat the environment;
+    ``overrides`` are further settings, e.g. ``bus={"url": "nats://127.0.0.1:4222"}``."""
+    settings: dict[str, Any] = dict(overrides)
+    control = dict(settings.pop("control", {}))
+    if target:
+        control["target"] = target
+    if token:
+        control["token"] = token
+    if control:
+        settings["control"] = control
+    if data_dir is not None:
+        settings["data_dir"] = Path(data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(DeliveryRoot(**overrides)))
+    asyncio.run(serve(DeliveryRoot(**settings)))
     return 0
 
 

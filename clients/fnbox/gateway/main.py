@@ -61,11 +61,30 @@ async def serve(root: GatewayRoot) -> None:
     await run_until_signalled(start, stop)
 
 
-def run(**overrides: Any) -> int:
-    """Entry point of ``fnbox gateway``; ``overrides`` beat the environment, e.g.
-    ``run(data_dir="d", gateway={"listen": "0.0.0.0:8080"})``."""
+def run(
+    *,
+    target: str | None = None,
+    token: str | None = None,
+    data_dir: str | Path | None = None,
+    http_listen: str | None = None,
+    **overrides: Any,
+) -> int:
+    """Entry point of ``fnbox gateway``. Arguments given (not None) beat the environment;
+    ``overrides`` are further settings, e.g. ``bus={"url": "nats://127.0.0.1:4222"}``."""
+    settings: dict[str, Any] = dict(overrides)
+    control = dict(settings.pop("control", {}))
+    if target:
+        control["target"] = target
+    if token:
+        control["token"] = token
+    if control:
+        settings["control"] = control
+    if data_dir is not None:
+        settings["data_dir"] = Path(data_dir)
+    if http_listen:
+        settings["gateway"] = {**settings.get("gateway", {}), "listen": http_listen}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(GatewayRoot(**overrides)))
+    asyncio.run(serve(GatewayRoot(**settings)))
     return 0
 
 
