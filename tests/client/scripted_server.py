@@ -7,6 +7,7 @@ faults. End-to-end behaviour against the real service is tested in tests/cli.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 
@@ -56,12 +57,13 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
 
     ``missing`` → NOT_FOUND, ``bad-code`` → INVALID_ARGUMENT with line/column and a field
     violation, ``plain`` → INTERNAL without details, ``flaky-N`` → UNAVAILABLE for the first N
-    calls then success, ``busy`` → RESOURCE_EXHAUSTED, anything else → a Function whose
-    display_name echoes the caller's authorization metadata.
+    calls then success, ``busy`` → RESOURCE_EXHAUSTED, ``hang`` never answers, anything else
+    → a Function whose display_name echoes the caller's authorization metadata.
     """
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.hanging = asyncio.Event()  # set when a ``hang`` call arrives
 
     async def GetFunction(
         self, request: service_pb2.GetFunctionRequest, context: grpc.aio.ServicerContext
@@ -82,6 +84,9 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
                     rich_status(code_pb2.UNAUTHENTICATED, "bad token", reason="BAD_TOKEN")
                 )
             )
+        if name == "hang":
+            self.hanging.set()
+            await asyncio.Event().wait()  # until the client goes away
         status = self._status_for(name, self.calls[name])
         if status is not None:
             await context.abort_with_status(rpc_status.to_status(status))

@@ -1,0 +1,1 @@
+"""The ``fnbox`` command-line interface (entry point: :func:`fnbox.cli.main.main`)."""

@@ -1,0 +1,7 @@
+"""``python -m fnbox.cli``."""
+
+from __future__ import annotations
+
+from fnbox.cli.main import main
+
+raise SystemExit(main())
