@@ -28,12 +28,16 @@ const path = require('node:path');
 const vm = require('node:vm');
 const crypto = require('node:crypto');
 const { makeHost, invocations, addLog } = require('./host.js');
+const { makeFetchHost } = require('./hostfetch.js');
+const { makeCryptoHost } = require('./hostcrypto.js');
+const { makeModulesHost } = require('./hostmodules.js');
+const { hostLibs } = require('./hostlibs.js');
 
 const HANDLER_NAMES = ['onIdentify', 'onTrack', 'onPage', 'onScreen', 'onGroup', 'onAlias', 'onDelete', 'onBatch', 'onRequest'];
 const TYPES = new Set(['SOURCE', 'DESTINATION', 'INSERT_DESTINATION', 'INSERT_SOURCE']);
 const OUTCOMES = new Set(['OK', 'EVENT_NOT_SUPPORTED', 'INVALID_EVENT_PAYLOAD', 'VALIDATION_ERROR', 'RETRY', 'DROP', 'ERROR']);
 const DEFAULT_LIMITS = { max_log_bytes: 64 * 1024, max_events: 1000, max_result_bytes: 4 * 1024 * 1024 };
-const CONTEXT_SCRIPTS = ['inspect', 'core', 'web'].map((name) => {
+const CONTEXT_SCRIPTS = ['inspect', 'core', 'web', 'fetch', 'modules', 'crypto', 'libs'].map((name) => {
   const file = path.join(__dirname, 'context', `${name}.js`);
   return new vm.Script(fs.readFileSync(file, 'utf8'), { filename: `fnbox:runtime/${name}.js` });
 });
@@ -104,7 +108,9 @@ async function load({ type, code, filename, options, onStrayLog }) {
   const ctx = vm.createContext(Object.create(null), { codeGeneration: { strings: false, wasm: false } });
   const [g, lib] = vm.runInContext('[globalThis, {}]', ctx);
   lib.hostDir = path.dirname(__dirname);
-  const host = makeHost(state);
+  const host = {
+    ...makeHost(state), ...makeFetchHost(opts), ...makeCryptoHost(), ...makeModulesHost(ctx), ...hostLibs,
+  };
   for (const s of CONTEXT_SCRIPTS) s.runInContext(ctx)(host, g, lib);
   const runtime = lib.runtime;
   const wrapper = script.runInContext(ctx);
