@@ -1,0 +1,216 @@
+"""From an invoke request to an executor call: resolve the target, build the invocation, run it.
+
+Targets: an instance (its deployed version, or ``version`` for a replay, with its own
+decrypted settings), a function (its deployed version, else its latest) or a version.
+Payload bytes are passed through undecoded: only their first character is looked at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from fnbox.executor import types as ex
+from fnbox.functions.v1 import invocation_pb2 as ipb
+from fnbox.server import convert, names, validation
+from fnbox.server.auth import Principal
+from fnbox.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from fnbox.server.secrets import SecretBox
+from fnbox.server.settings import Settings
+from fnbox.server.store.base import FunctionRecord, Store
+from opentelemetry import trace
+
+_OBJECT_START = re.compile(rb"\s*\{")
+_ARRAY_START = re.compile(rb"\s*\[")
+
+
+class Executor(Protocol):
+    """What the control service needs of the worker pool."""
+
+    async def invoke(
+        self, spec: ex.FunctionSpec, invocation: ex.Invocation
+    ) -> ex.InvocationResult: ...
+
+    async def check_syntax(self, code: str) -> ex.SyntaxProblem | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    spec: ex.FunctionSpec
+    settings: bytes
+    version_name: str
+
+
+class Dispatcher:
+    """Runs invocations for the servicers."""
+
+    def __init__(
+        self, *, store: Store, executor: Executor, box: SecretBox, settings: Settings
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self._box = box
+        self._settings = settings
+
+    async def invoke(
+        self, principal: Principal, request: ipb.InvokeFunctionRequest
+    ) -> ipb.InvocationResult:
+        target = await self._resolve(principal, request)
+        invocation = _invocation(request, target.spec.type, target.settings)
+        return await self._run(target.spec, invocation, target.version_name)
+
+    async def run(
+        self, principal: Principal, request: ipb.RunFunctionRequest
+    ) -> ipb.InvocationResult:
+        workspace_id = principal.workspace(request.parent)
+        function_type = convert.function_type(request.type)
+        code = validation.code(request.code)
+        timeout_ms, memory_mib = validation.limits(request.limits, self._settings.executor)
+        # Same unsaved code of the same workspace reuses a warm worker; anything else never
+        # shares one (a worker's module globals must not leak between tenants).
+        digest = hashlib.sha256(
+            f"{workspace_id}\0{function_type.value}\0{code}".encode()
+        ).hexdigest()
+        spec = ex.FunctionSpec(
+            key=f"run:{digest}",
+            type=function_type,
+            code=code,
+            timeout_s=timeout_ms / 1000,
+            memory_mib=memory_mib,
+        )
+        settings = _settings_object(request.settings)
+        span = trace.get_current_span()
+        span.set_attribute("fnbox.workspace", workspace_id)
+        return await self._run(spec, _invocation(request, function_type, settings), "")
+
+    async def _run(
+        self, spec: ex.FunctionSpec, invocation: ex.Invocation, version_name: str
+    ) -> ipb.InvocationResult:
+        span = trace.get_current_span()
+        span.set_attribute("fnbox.function.type", spec.type.value)
+        if version_name:
+            span.set_attribute("fnbox.version", version_name)
+        result = await self._executor.invoke(spec, invocation)
+        span.set_attribute("fnbox.outcome", result.outcome.value)
+        return convert.result_pb(result, version=version_name)
+
+    async def _resolve(self, principal: Principal, request: ipb.InvokeFunctionRequest) -> Target:
+        kind = names.kind_of(request.target)
+        if kind != names.INSTANCE and request.version:
+            raise InvalidArgument(
+                "version is only for instance targets", reason="VERSION_NOT_ALLOWED"
+            )
+        span = trace.get_current_span()
+        if kind == names.INSTANCE:
+            ref = names.parse_instance(request.target)
+            instance = await self._store.get_instance(ref.id)
+            if instance is None or not principal.sees(ref, instance.workspace_id):
+                raise NotFound(request.target, kind="instance")
+            span.set_attribute("fnbox.instance", instance.id)
+            if request.settings:
+                raise InvalidArgument(
+                    "an instance runs with its own settings", reason="SETTINGS_NOT_ALLOWED"
+                )
+            if not instance.enabled:
+                raise FailedPrecondition(
+                    f"instance {instance.id} is disabled",
+                    reason="INSTANCE_DISABLED",
+                    metadata={"instance": instance.id},
+                )
+            function = await self._store.get_function(instance.function_id)
+            if function is None:  # deleted in between
+                raise NotFound(request.target, kind="instance")
+            version = request.version or function.deployed_version
+            if not version:
+                raise FailedPrecondition(
+                    f"function {function.id} has no deployed version",
+                    reason="FUNCTION_NOT_DEPLOYED",
+                    metadata={"function": function.id},
+                )
+            settings = validation.reveal_settings(
+                instance.settings, instance.secret_settings, self._box
+            )
+        elif kind == "version":
+            ref = names.parse_version(request.target)
+            function = await self._function(principal, ref, request.target)
+            version = ref.version
+            settings = _settings_object(request.settings)
+        else:
+            ref = names.parse_function(request.target)
+            function = await self._function(principal, ref, request.target)
+            version = function.deployed_version or function.latest_version
+            settings = _settings_object(request.settings)
+        span.set_attribute("fnbox.function", function.id)
+        code = await self._code(function, version)
+        version_name = names.version_name(function.workspace_id, function.id, version)
+        spec = ex.FunctionSpec(
+            key=version_name,
+            type=function.type,
+            code=code,
+            timeout_s=function.timeout_ms / 1000,
+            memory_mib=function.memory_mib,
+        )
+        return Target(spec, settings, version_name)
+
+    async def _function(self, principal: Principal, ref: names.Ref, target: str) -> FunctionRecord:
+        function = await self._store.get_function(ref.id)
+        if function is None or not principal.sees(ref, function.workspace_id):
+            raise NotFound(target, kind="function")
+        return function
+
+    async def _code(self, function: FunctionRecord, version: int) -> str:
+        if version == function.latest_version:
+            return function.code
+        record = await self._store.get_version(function.id, version)
+        if record is None:
+            raise NotFound(
+                names.version_name(function.workspace_id, function.id, version), kind="version"
+            )
+        return record.code
+
+
+def _settings_object(raw: bytes) -> bytes:
+    if not raw:
+        return b"{}"
+    if not _OBJECT_START.match(raw):
+        raise InvalidArgument("settings must be a JSON object", reason="INVALID_SETTINGS")
+    return raw
+
+
+def _invocation(
+    request: ipb.InvokeFunctionRequest | ipb.RunFunctionRequest,
+    function_type: ex.FunctionType,
+    settings: bytes,
+) -> ex.Invocation:
+    which = request.WhichOneof("input")
+    if which is None:
+        raise InvalidArgument("an event, events or a request is required", reason="INPUT_REQUIRED")
+    is_source = function_type is ex.FunctionType.SOURCE
+    if is_source != (which == "request"):
+        expected = "a webhook request" if is_source else "an event or events"
+        raise InvalidArgument(
+            f"a {function_type.value.lower()} function takes {expected}, not {which}",
+            reason="WRONG_INPUT_KIND",
+            metadata={"function_type": function_type.value, "input": which},
+        )
+    if which == "request":
+        webhook = request.request
+        return ex.Invocation(
+            kind="request",
+            request=ex.WebhookInput(
+                method=webhook.method or "POST",
+                url=webhook.url,
+                headers=dict(webhook.headers),
+                body=webhook.body,
+            ),
+            settings=settings,
+        )
+    if which == "event":
+        if not _OBJECT_START.match(request.event):
+            raise InvalidArgument("event must be a JSON object", reason="INVALID_EVENT")
+        return ex.Invocation(kind="event", payload=request.event, settings=settings)
+    if not _ARRAY_START.match(request.events):
+        raise InvalidArgument("events must be a JSON array", reason="INVALID_EVENT")
+    return ex.Invocation(kind="batch", payload=request.events, settings=settings)

@@ -1,0 +1,129 @@
+"""``fnbox serve`` and ``fnbox control``: build the settings, run until SIGINT/SIGTERM.
+
+The all-in-one ``serve`` also runs the components listed in :data:`SERVE_COMPONENTS` (the
+webhook gateway and delivery workers): each factory gets a :class:`ComponentContext` and
+returns a :class:`Component`, started after the control service and stopped before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fnbox.server import telemetry
+from fnbox.server.app import ControlService
+from fnbox.server.bootstrap import read_admin_token
+from fnbox.server.settings import Settings, load_settings
+
+log = logging.getLogger("fnbox.server")
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentContext:
+    """What a component started by ``fnbox serve`` gets."""
+
+    settings: Settings
+    # HOST:PORT of the control service just started.
+    control_target: str
+    # The platform-admin token of the data directory (None if its file is gone).
+    admin_token: str | None
+
+
+class Component(Protocol):
+    """Something ``fnbox serve`` runs beside the control service."""
+
+    async def start(self) -> list[str]:
+        """Start serving; return the lines to print, one per endpoint (``http HOST:PORT``)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop accepting work, finish in-flight work, release resources."""
+        ...
+
+
+ComponentFactory = Callable[[ComponentContext], Component]
+
+# Filled in by the pipeline (gateway, delivery); `fnbox control` runs none of them.
+SERVE_COMPONENTS: list[ComponentFactory] = []
+
+
+def serve(*, data_dir: str | None, grpc_listen: str | None, http_listen: str | None) -> int:
+    """``fnbox serve``: control service plus :data:`SERVE_COMPONENTS`; returns the exit code."""
+    settings = _settings(data_dir=data_dir, grpc_listen=grpc_listen, http_listen=http_listen)
+    return asyncio.run(run(settings, SERVE_COMPONENTS))
+
+
+def control(
+    *, data_dir: str | None, grpc_listen: str | None, http_listen: str | None = None
+) -> int:
+    """``fnbox control``: the control service alone (scale-out); returns the exit code."""
+    settings = _settings(data_dir=data_dir, grpc_listen=grpc_listen, http_listen=http_listen)
+    return asyncio.run(run(settings, []))
+
+
+def _settings(
+    *, data_dir: str | None, grpc_listen: str | None, http_listen: str | None
+) -> Settings:
+    overrides: dict[str, Any] = {}
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    if grpc_listen:
+        overrides["grpc"] = {"listen": grpc_listen}
+    if http_listen:
+        overrides["gateway"] = {"listen": http_listen}
+    return load_settings(config_file=os.environ.get("FNBOX_CONFIG"), **overrides)
+
+
+async def run(settings: Settings, factories: Sequence[ComponentFactory]) -> int:
+    """Run until SIGINT/SIGTERM, then shut down in order: health NOT_SERVING → components
+    stop → gRPC stops accepting and drains → workers stop → store closes → spans flush."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    provider = telemetry.tracer_provider(settings.telemetry)
+    telemetry.install(provider)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)  # handlers only set state
+    service = ControlService(settings, tracer_provider=provider)
+    started: list[Component] = []
+    code = 0
+    try:
+        await service.start()
+        _say(f"grpc {service.address}")
+        context = ComponentContext(settings, service.address, read_admin_token(settings.data_dir))
+        for factory in factories:
+            component = factory(context)
+            lines = await component.start()
+            started.append(component)
+            for line in lines:
+                _say(line)
+        await stopping.wait()
+    except Exception:
+        log.exception("fnbox failed")
+        code = 1
+    finally:
+        await service.begin_shutdown()
+        for component in reversed(started):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("stopping %r failed", component)
+                code = 1
+        await service.stop()
+        provider.shutdown()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return code
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)

@@ -1,0 +1,146 @@
+"""The one settings root of fnbox (``FNBOX_`` environment, ``__`` between sections, optional
+TOML file named by ``FNBOX_CONFIG``). Only ``main()`` builds it; components take sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fnbox.executor.settings import ExecutorSettings
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class GrpcSettings(BaseModel):
+    """The control service's gRPC endpoint."""
+
+    listen: str = Field(
+        default="127.0.0.1:50051", description="HOST:PORT the control service listens on."
+    )
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message, both directions."
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0, ge=0, description="Time in-flight RPCs get to finish on shutdown."
+    )
+    stream_concurrency: int = Field(
+        default=64, ge=1, description="Invocations in flight per InvokeStream call."
+    )
+    reflection: bool = Field(default=True, description="Serve the gRPC reflection service.")
+
+
+class StoreSettings(BaseModel):
+    """Where the registry lives."""
+
+    url: str = Field(
+        default="",
+        description="Empty: SQLite file registry.db under the data directory; "
+        "postgresql://… for a shared PostgreSQL (scale-out).",
+    )
+
+
+class BusSettings(BaseModel):
+    """The event bus between gateway, control service and delivery workers."""
+
+    url: str = Field(
+        default="",
+        description="Empty: SQLite outbox under the data directory; nats://… for JetStream.",
+    )
+
+
+class GatewaySettings(BaseModel):
+    """The webhook gateway (HTTP)."""
+
+    listen: str = Field(default="127.0.0.1:8080", description="HOST:PORT the gateway serves.")
+    public_url: str = Field(
+        default="",
+        description="Base URL webhooks are posted to, as seen by senders; empty means "
+        "http://<listen>.",
+    )
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.listen}").rstrip("/")
+
+
+class DeliverySettings(BaseModel):
+    """The delivery workers (bus → destination and insert functions)."""
+
+    enabled: bool = Field(default=True, description="Run delivery workers in `fnbox serve`.")
+
+
+class TelemetrySettings(BaseModel):
+    """OpenTelemetry tracing."""
+
+    service_name: str = Field(default="fnbox", description="service.name of exported spans.")
+    otlp_endpoint: str = Field(
+        default="", description="OTLP/gRPC collector, e.g. http://127.0.0.1:4317; empty: none."
+    )
+    console: bool = Field(default=False, description="Also print finished spans to stdout.")
+
+
+class AuthSettings(BaseModel):
+    """Tokens and encryption of secrets at rest."""
+
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key (urlsafe base64, 32 bytes) encrypting sensitive values at rest; "
+        "empty: generated once into <data dir>/secret.key (mode 0600).",
+    )
+    bootstrap_workspace: str = Field(
+        default="Default", description="Display name of the workspace made on first start."
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of fnbox."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FNBOX_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        default=Path(".fnbox"), description="Directory of the SQLite files, keys and admin token."
+    )
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings, description="gRPC server.")
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Registry store.")
+    bus: BusSettings = Field(default_factory=BusSettings, description="Event bus.")
+    executor: ExecutorSettings = Field(
+        default_factory=ExecutorSettings, description="Node worker pool."
+    )
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings, description="Webhook gateway."
+    )
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings, description="Delivery workers."
+    )
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Tracing.")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="Auth and secrets.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments beat the environment, which beats the TOML file (when one is configured).
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(*, config_file: str | None = None, **overrides: Any) -> Settings:
+    """Settings from ``overrides`` (e.g. command-line options, nested as dicts), the
+    environment and ``config_file`` (TOML), in that order of precedence."""
+    if not config_file:
+        return Settings(**overrides)
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    return FileSettings(**overrides)
