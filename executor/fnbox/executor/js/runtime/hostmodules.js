@@ -8,7 +8,6 @@ const vm = require('node:vm');
 
 const JS_DIR = path.dirname(__dirname);
 const MODULES_DIR = path.join(JS_DIR, 'node_modules') + path.sep;
-const scripts = new Map();
 
 function inside(file) {
   const real = path.resolve(file);
@@ -16,7 +15,9 @@ function inside(file) {
   return real;
 }
 
-function makeModulesHost(ctx) {
+function makeModulesHost(ctx, lib) {
+  const scripts = new Map(); // per context: nothing compiled here is shared between contexts
+  void lib;
   return {
     resolveModule(dir, request) {
       const from = dir ? inside(String(dir)) : JS_DIR;

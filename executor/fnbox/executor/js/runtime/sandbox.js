@@ -32,6 +32,7 @@ const { makeFetchHost } = require('./hostfetch.js');
 const { makeCryptoHost } = require('./hostcrypto.js');
 const { makeModulesHost } = require('./hostmodules.js');
 const { hostLibs } = require('./hostlibs.js');
+const { findDynamicImport } = require('./scan.js');
 
 const HANDLER_NAMES = ['onIdentify', 'onTrack', 'onPage', 'onScreen', 'onGroup', 'onAlias', 'onDelete', 'onBatch', 'onRequest'];
 const TYPES = new Set(['SOURCE', 'DESTINATION', 'INSERT_DESTINATION', 'INSERT_SOURCE']);
@@ -54,11 +55,20 @@ function wrap(code) {
 }
 
 function compile(code, filename) {
-  return new vm.Script(wrap(String(code)), { filename: filename || 'function.js', lineOffset: -1 });
+  const script = new vm.Script(wrap(String(code)), { filename: filename || 'function.js', lineOffset: -1 });
+  const at = findDynamicImport(String(code));
+  if (at) {
+    const err = new SyntaxError('import() is not supported in functions');
+    err.stack = `${filename || 'function.js'}:${at.line}\n\nSyntaxError: ${err.message}`;
+    Object.assign(err, at);
+    throw err;
+  }
+  return script;
 }
 
 /** {line, column} (1-based) of a compile error, read from V8's "file:line" + caret lines. */
 function syntaxPosition(err, filename) {
+  if (Number.isInteger(err.line) && Number.isInteger(err.column)) return { line: err.line, column: err.column };
   const lines = String(err.stack || '').split('\n');
   let line = 0;
   let column = 0;
@@ -89,6 +99,15 @@ function limitsFrom(options) {
 
 async function load({ type, code, filename, options, onStrayLog }) {
   if (!TYPES.has(type)) throw new Error(`unknown function type ${type}`);
+  const opts = options || {};
+  const state = {
+    limits: limitsFrom(opts),
+    options: opts,
+    onStrayLog: typeof onStrayLog === 'function' ? onStrayLog : () => {},
+  };
+  const ctx = vm.createContext(Object.create(null), { codeGeneration: { strings: false, wasm: false } });
+  const [g, lib] = vm.runInContext('[globalThis, {}]', ctx);
+  lib.hostDir = path.dirname(__dirname);
   let script;
   try {
     script = compile(code, filename);
@@ -99,17 +118,8 @@ async function load({ type, code, filename, options, onStrayLog }) {
     e.stack = `${e.name}: ${e.message}\n    at ${filename || 'function.js'}:${e.line}:${e.column}`;
     throw e;
   }
-  const opts = options || {};
-  const state = {
-    limits: limitsFrom(opts),
-    options: opts,
-    onStrayLog: typeof onStrayLog === 'function' ? onStrayLog : () => {},
-  };
-  const ctx = vm.createContext(Object.create(null), { codeGeneration: { strings: false, wasm: false } });
-  const [g, lib] = vm.runInContext('[globalThis, {}]', ctx);
-  lib.hostDir = path.dirname(__dirname);
   const host = {
-    ...makeHost(state), ...makeFetchHost(opts), ...makeCryptoHost(), ...makeModulesHost(ctx), ...hostLibs,
+    ...makeHost(state), ...makeFetchHost(opts), ...makeCryptoHost(), ...makeModulesHost(ctx, lib), ...hostLibs,
   };
   for (const s of CONTEXT_SCRIPTS) s.runInContext(ctx)(host, g, lib);
   const runtime = lib.runtime;

@@ -35,6 +35,10 @@
     return err;
   }
   lib.call = call;
+  lib.makeError = (name, message) => {
+    const Ctor = { TypeError, RangeError, SyntaxError }[name] || Error;
+    return new Ctor(String(message));
+  };
   lib.localError = localError;
 
   function def(name, value) {
