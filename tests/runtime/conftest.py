@@ -1,5 +1,7 @@
 """Fixtures that run the JS runtime (runtime/sandbox.js) in a real Node worker-like process."""
 
+# ruff: noqa: E501  (embedded JavaScript reads better unwrapped)
+
 from __future__ import annotations
 
 import json
@@ -81,14 +83,24 @@ class Runtime:
         return result
 
     def request(
-        self, body: str, headers: dict[str, str] | None = None, url: str = "https://fn.example/hook", settings: Any = None
+        self,
+        body: str,
+        headers: dict[str, str] | None = None,
+        url: str = "https://fn.example/hook",
+        settings: Any = None,
     ) -> dict[str, Any]:
-        meta = {"method": "POST", "url": url, "headers": headers or {"content-type": "application/json"}}
+        meta = {
+            "method": "POST",
+            "url": url,
+            "headers": headers or {"content-type": "application/json"},
+        }
         segs = [json.dumps(meta), body, json.dumps(settings or {})]
         result: dict[str, Any] = self.call("invoke", kind="request", segments=segs)["result"]
         return result
 
-    def run(self, body: str, event: Any = None, type: str = "DESTINATION", **options: Any) -> dict[str, Any]:
+    def run(
+        self, body: str, event: Any = None, type: str = "DESTINATION", **options: Any
+    ) -> dict[str, Any]:
         """Loads `async function onTrack(event, settings) { <body> }` and invokes it once."""
         self.loaded(f"async function onTrack(event, settings) {{\n{body}\n}}", type, **options)
         return self.event(event or {"type": "track", "event": "E", "userId": "u"})

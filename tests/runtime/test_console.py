@@ -1,5 +1,7 @@
 """console capture: util.format-like output, log cap, stray output."""
 
+# ruff: noqa: E501  (embedded JavaScript reads better unwrapped)
+
 from __future__ import annotations
 
 import queue
@@ -47,7 +49,9 @@ def test_late_output_is_a_stray_log(rt: Runtime) -> None:
 
 
 def test_unhandled_rejection_does_not_kill_the_worker(rt: Runtime) -> None:
-    r = rt.run("Promise.reject(new Error('nobody listens')); await new Promise(r => setTimeout(r, 5))")
+    r = rt.run(
+        "Promise.reject(new Error('nobody listens')); await new Promise(r => setTimeout(r, 5))"
+    )
     assert r["outcome"] == "OK"
     got = list(r["logs"])
     try:

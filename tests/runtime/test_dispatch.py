@@ -1,5 +1,7 @@
 """Handler discovery, dispatch by event type, errors → outcomes, insert functions, batches."""
 
+# ruff: noqa: E501  (embedded JavaScript reads better unwrapped)
+
 from __future__ import annotations
 
 import json
@@ -20,7 +22,9 @@ ALL_TYPES = {
 
 
 def test_each_type_dispatches_to_its_handler(rt: Runtime) -> None:
-    code = "\n".join(f"async function {h}(e) {{ console.log('{h}', e.type) }}" for h in ALL_TYPES.values())
+    code = "\n".join(
+        f"async function {h}(e) {{ console.log('{h}', e.type) }}" for h in ALL_TYPES.values()
+    )
     rt.loaded(code)
     for type_, handler in ALL_TYPES.items():
         r = rt.event({"type": type_})
@@ -29,7 +33,9 @@ def test_each_type_dispatches_to_its_handler(rt: Runtime) -> None:
 
 
 def test_var_and_assignment_handlers_are_found(rt: Runtime) -> None:
-    rt.loaded("var onTrack = async (e) => console.log('var');\nonIdentify = function () { console.log('assigned') }")
+    rt.loaded(
+        "var onTrack = async (e) => console.log('var');\nonIdentify = function () { console.log('assigned') }"
+    )
     assert rt.event({"type": "track"})["logs"] == ["var"]
     assert rt.event({"type": "identify"})["logs"] == ["assigned"]
 
@@ -115,8 +121,16 @@ def test_errors_map_to_outcomes(rt: Runtime, throw: str, outcome: str) -> None:
 
 
 def test_error_classes_are_errors(rt: Runtime) -> None:
-    names = ["EventNotSupported", "InvalidEventPayload", "ValidationError", "RetryError", "DropEvent"]
-    checks = " && ".join(f"new {n}('m') instanceof Error && new {n}('m').name === '{n}'" for n in names)
+    names = [
+        "EventNotSupported",
+        "InvalidEventPayload",
+        "ValidationError",
+        "RetryError",
+        "DropEvent",
+    ]
+    checks = " && ".join(
+        f"new {n}('m') instanceof Error && new {n}('m').name === '{n}'" for n in names
+    )
     r = rt.run(f"console.log(String({checks}))")
     assert r["logs"] == ["true"]
 
@@ -130,7 +144,11 @@ def test_insert_function_returns_replacement_or_drops(rt: Runtime) -> None:
     rt.loaded(code, "INSERT_DESTINATION")
     r = rt.event({"type": "track", "event": "E"})
     assert r["outcome"] == "OK"
-    assert json.loads(r["returned"]) == {"type": "track", "event": "E", "properties": {"seen": True}}
+    assert json.loads(r["returned"]) == {
+        "type": "track",
+        "event": "E",
+        "properties": {"seen": True},
+    }
     assert rt.event({"type": "identify"})["outcome"] == "DROP"
     r = rt.event({"type": "page"})
     assert (r["outcome"], r["error"]["message"]) == ("DROP", "no pages")
@@ -198,7 +216,9 @@ def test_batch_without_on_batch_falls_back_per_event(rt: Runtime) -> None:
 def test_insert_on_batch_pairs_by_position(rt: Runtime) -> None:
     code = "async function onBatch(events) { return [Object.assign(events[0], {x: 1}), null] }"
     rt.loaded(code, "INSERT_DESTINATION")
-    r = rt.batch([{"type": "track", "event": "a"}, {"type": "track", "event": "b"}, {"type": "page"}])
+    r = rt.batch(
+        [{"type": "track", "event": "a"}, {"type": "track", "event": "b"}, {"type": "page"}]
+    )
     assert [b["outcome"] for b in r["batch"]] == ["OK", "DROP", "DROP"]
     assert json.loads(r["batch"][0]["returned"]) == {"type": "track", "event": "a", "x": 1}
 
@@ -216,7 +236,12 @@ def test_concurrent_invocations_keep_their_own_logs(rt: Runtime) -> None:
     for name in ("a", "b", "c"):
         rt._next += 1
         ids.append(rt._next)
-        cmd = {"id": rt._next, "op": "invoke", "kind": "event", "segments": [json.dumps({"type": "track", "event": name}), "{}"]}
+        cmd = {
+            "id": rt._next,
+            "op": "invoke",
+            "kind": "event",
+            "segments": [json.dumps({"type": "track", "event": name}), "{}"],
+        }
         rt.proc.stdin.write((json.dumps(cmd) + "\n").encode())
     rt.proc.stdin.flush()
     replies = {}

@@ -1,5 +1,7 @@
 """No host-realm object is reachable from user code; the classic vm escapes fail."""
 
+# ruff: noqa: E501  (embedded JavaScript reads better unwrapped)
+
 from __future__ import annotations
 
 import pytest
@@ -68,13 +70,16 @@ check(caught, 'caught');
 
 def test_nothing_reachable_comes_from_the_host(rt: Runtime) -> None:
     covered = "[_.map, moment.fn, xml2js.Parser, Buffer.prototype, crypto.subtle, jsonwebtoken.sign].every(v => seen.has(v))"
-    r = rt.run(WALKER + PROBES + f"console.log(JSON.stringify(foreign.slice(0, 20)), {covered}, Object.keys(caught).length)")
+    r = rt.run(
+        WALKER
+        + PROBES
+        + f"console.log(JSON.stringify(foreign.slice(0, 20)), {covered}, Object.keys(caught).length)"
+    )
     assert r["outcome"] == "OK", r
     found, libraries_covered, probes = r["logs"][-1].rsplit(" ", 2)
     assert found == "[]"
     assert libraries_covered == "true"  # the walk really covered the lazily loaded libraries
     assert probes == "21"
-
 
 
 ESCAPES = [
@@ -93,7 +98,9 @@ ESCAPES = [
 
 @pytest.mark.parametrize("expr", ESCAPES)
 def test_function_constructor_escapes_fail(rt: Runtime, expr: str) -> None:
-    r = rt.run(f"let got; try {{ got = {expr} }} catch (e) {{ got = e.name }}\nconsole.log(typeof got === 'object' ? 'ESCAPED' : got)")
+    r = rt.run(
+        f"let got; try {{ got = {expr} }} catch (e) {{ got = e.name }}\nconsole.log(typeof got === 'object' ? 'ESCAPED' : got)"
+    )
     assert r["outcome"] == "OK", r
     assert r["logs"][0] in {"EvalError", "ReferenceError"}
 

@@ -1,5 +1,7 @@
 """The source function's request object."""
 
+# ruff: noqa: E501  (embedded JavaScript reads better unwrapped)
+
 from __future__ import annotations
 
 from tests.runtime.conftest import Runtime
@@ -23,7 +25,12 @@ def test_json_text_headers_url(rt: Runtime) -> None:
         settings={"apiKey": "k"},
     )
     assert r["outcome"] == "OK", r
-    assert r["logs"] == ['true 1 undefined {"n": 1}', "yes yes true", "true hello world 1+2 /hook/abc", "k"]
+    assert r["logs"] == [
+        'true 1 undefined {"n": 1}',
+        "yes yes true",
+        "true hello world 1+2 /hook/abc",
+        "k",
+    ]
 
 
 def test_invalid_json_is_a_syntax_error(rt: Runtime) -> None:
@@ -35,10 +42,17 @@ def test_invalid_json_is_a_syntax_error(rt: Runtime) -> None:
 
 def test_text_of_a_non_json_body(rt: Runtime) -> None:
     rt.loaded("async function onRequest(request) { console.log(request.text()) }", "SOURCE")
-    assert rt.request("plain ü text", headers={"content-type": "text/plain"})["logs"] == ["plain ü text"]
+    assert rt.request("plain ü text", headers={"content-type": "text/plain"})["logs"] == [
+        "plain ü text"
+    ]
 
 
 def test_form_body_json_returns_the_fields(rt: Runtime) -> None:
-    rt.loaded("async function onRequest(request) { console.log(JSON.stringify(request.json()), request.text()) }", "SOURCE")
-    r = rt.request("a=1&b=x+y&c=%C3%BC&c=2", headers={"content-type": "application/x-www-form-urlencoded"})
+    rt.loaded(
+        "async function onRequest(request) { console.log(JSON.stringify(request.json()), request.text()) }",
+        "SOURCE",
+    )
+    r = rt.request(
+        "a=1&b=x+y&c=%C3%BC&c=2", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert r["logs"] == ['{"a":"1","b":"x y","c":["ü","2"]} a=1&b=x+y&c=%C3%BC&c=2']

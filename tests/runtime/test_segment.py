@@ -1,5 +1,7 @@
 """Segment.* messages from source functions, validation, caps."""
 
+# ruff: noqa: E501  (embedded JavaScript reads better unwrapped)
+
 from __future__ import annotations
 
 import json
@@ -27,7 +29,14 @@ def test_track_copies_known_fields_and_drops_others(rt: Runtime) -> None:
     )
     assert r["outcome"] == "OK"
     assert events_of(r) == [
-        {"type": "track", "event": "X", "properties": {"a": 1}, "userId": "u", "context": {"ip": "1"}, "timestamp": "t"}
+        {
+            "type": "track",
+            "event": "X",
+            "properties": {"a": 1},
+            "userId": "u",
+            "context": {"ip": "1"},
+            "timestamp": "t",
+        }
     ]
 
 
@@ -50,7 +59,9 @@ def test_each_call_builds_its_message(rt: Runtime) -> None:
         {"type": "group", "groupId": "g", "traits": {"n": 1}, "userId": "u"},
         {"type": "alias", "previousId": "p", "userId": "u"},
     ]
-    assert [json.loads(o) for o in r["objects"]] == [{"collection": "rooms", "id": "r1", "properties": {"size": 2}}]
+    assert [json.loads(o) for o in r["objects"]] == [
+        {"collection": "rooms", "id": "r1", "properties": {"size": 2}}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -69,12 +80,19 @@ def test_each_call_builds_its_message(rt: Runtime) -> None:
 def test_validation_errors(rt: Runtime, call: str, message: str) -> None:
     r = source(rt, call)
     assert r["outcome"] == "VALIDATION_ERROR"
-    assert r["error"] == {"name": "ValidationError", "message": message, "stack": r["error"]["stack"]}  # type: ignore[index]
+    assert r["error"] == {
+        "name": "ValidationError",
+        "message": message,
+        "stack": r["error"]["stack"],
+    }  # type: ignore[index]
     assert r["events"] == []
 
 
 def test_a_throw_after_emitting_emits_nothing(rt: Runtime) -> None:
-    r = source(rt, "Segment.track({event: 'X', userId: 'u'}); Segment.set({collection: 'c', id: '1'}); throw new Error('late')")
+    r = source(
+        rt,
+        "Segment.track({event: 'X', userId: 'u'}); Segment.set({collection: 'c', id: '1'}); throw new Error('late')",
+    )
     assert r["outcome"] == "ERROR"
     assert (r["events"], r["objects"]) == ([], [])
 
@@ -87,15 +105,26 @@ def test_source_return_value_is_ignored(rt: Runtime) -> None:
 
 
 def test_message_over_32kb_fails(rt: Runtime) -> None:
-    r = source(rt, "Segment.track({event: 'X', userId: 'u', properties: {blob: 'x'.repeat(33 * 1024)}})")
+    r = source(
+        rt, "Segment.track({event: 'X', userId: 'u', properties: {blob: 'x'.repeat(33 * 1024)}})"
+    )
     assert r["outcome"] == "ERROR"
-    assert r["error"]["message"] == "failed calling Tracking API: the message is too large and over the maximum 32KB limit"  # type: ignore[index]
-    r = source(rt, "Segment.track({event: 'X', userId: 'u', properties: {blob: 'x'.repeat(30 * 1024)}})")
+    assert (
+        r["error"]["message"]
+        == "failed calling Tracking API: the message is too large and over the maximum 32KB limit"
+    )  # type: ignore[index]
+    r = source(
+        rt, "Segment.track({event: 'X', userId: 'u', properties: {blob: 'x'.repeat(30 * 1024)}})"
+    )
     assert r["outcome"] == "OK"
 
 
 def test_max_events_cap_fails_even_if_caught(rt: Runtime) -> None:
-    r = source(rt, "for (let i = 0; i < 5; i++) { try { Segment.track({event: 'X', userId: 'u'}) } catch (e) {} }", max_events=3)
+    r = source(
+        rt,
+        "for (let i = 0; i < 5; i++) { try { Segment.track({event: 'X', userId: 'u'}) } catch (e) {} }",
+        max_events=3,
+    )
     assert r["outcome"] == "ERROR"
     assert "too many messages" in r["error"]["message"]  # type: ignore[index]
     assert r["events"] == []
