@@ -1,7 +1,5 @@
 """Fixtures that run the JS runtime (runtime/sandbox.js) in a real Node worker-like process."""
 
-# ruff: noqa: E501  (embedded JavaScript reads better unwrapped)
-
 from __future__ import annotations
 
 import json

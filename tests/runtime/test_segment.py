@@ -5,18 +5,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from tests.runtime.conftest import Runtime
 
 
-def source(rt: Runtime, body: str, **options: object) -> dict[str, object]:
+def source(rt: Runtime, body: str, **options: Any) -> dict[str, Any]:
     rt.loaded(f"async function onRequest(request, settings) {{\n{body}\n}}", "SOURCE", **options)
     return rt.request("{}")
 
 
-def events_of(result: dict[str, object]) -> list[object]:
+def events_of(result: dict[str, Any]) -> list[Any]:
     assert isinstance(result["events"], list)
     return [json.loads(e) for e in result["events"]]
 
@@ -84,7 +85,7 @@ def test_validation_errors(rt: Runtime, call: str, message: str) -> None:
         "name": "ValidationError",
         "message": message,
         "stack": r["error"]["stack"],
-    }  # type: ignore[index]
+    }
     assert r["events"] == []
 
 
@@ -112,7 +113,7 @@ def test_message_over_32kb_fails(rt: Runtime) -> None:
     assert (
         r["error"]["message"]
         == "failed calling Tracking API: the message is too large and over the maximum 32KB limit"
-    )  # type: ignore[index]
+    )
     r = source(
         rt, "Segment.track({event: 'X', userId: 'u', properties: {blob: 'x'.repeat(30 * 1024)}})"
     )
@@ -126,7 +127,7 @@ def test_max_events_cap_fails_even_if_caught(rt: Runtime) -> None:
         max_events=3,
     )
     assert r["outcome"] == "ERROR"
-    assert "too many messages" in r["error"]["message"]  # type: ignore[index]
+    assert "too many messages" in r["error"]["message"]
     assert r["events"] == []
 
 
@@ -134,7 +135,7 @@ def test_max_result_bytes(rt: Runtime) -> None:
     body = "for (let i = 0; i < 10; i++) Segment.track({event: 'X', userId: 'u', properties: {p: 'y'.repeat(1000)}})"
     r = source(rt, body, max_result_bytes=5000)
     assert r["outcome"] == "ERROR"
-    assert r["error"]["message"].startswith("result too large")  # type: ignore[index]
+    assert r["error"]["message"].startswith("result too large")
     assert r["events"] == []
     assert source(rt, body, max_result_bytes=50000)["outcome"] == "OK"
 
