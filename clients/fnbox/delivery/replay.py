@@ -42,7 +42,7 @@ class ReplayPump:
         self._bus = bus
         self._control = control
         self._interval = interval
-        self._on_topic = on_topic
+        self.on_topic = on_topic
         self.replayed = 0
 
     async def run(self) -> None:
@@ -65,7 +65,7 @@ class ReplayPump:
             by_topic.setdefault(topic, []).append(message)
         for topic, messages in by_topic.items():
             await publish_all(self._bus, topic, messages)
-            self._on_topic(topic)
+            self.on_topic(topic)
         await self._control.dead_letters.purge(names=[d.name for d in dead_letters])
         self.replayed += len(dead_letters)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -59,10 +58,14 @@ def bus_url(bus: BusSection, data_dir: Path) -> str:
 
 async def open_pipeline_bus(bus: BusSection, data_dir: Path) -> Bus:
     """Open (and connect) the bus these settings name."""
-    opened = open_bus(bus_url(bus, data_dir), namespace=bus.namespace)
-    if inspect.isawaitable(opened):
-        opened = await opened
-    return opened  # type: ignore[no-any-return]
+    return await open_url(bus_url(bus, data_dir), bus.namespace)
+
+
+async def open_url(url: str, namespace: str) -> Bus:
+    """Open and start the bus at ``url``."""
+    opened = open_bus(url, namespace=namespace)
+    await opened.start()
+    return opened
 
 
 async def run_until_signalled(

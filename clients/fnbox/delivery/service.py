@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from fnbox.bus import Bus
 from fnbox.delivery import headers as h
@@ -59,6 +60,16 @@ class DeliveryService:
             on_topic=self.notice,
         )
         self._replay_task: asyncio.Task[None] | None = None
+
+    def replays_notify(self, notice: Callable[[str], None]) -> None:
+        """Also tell ``notice`` of topics the replay pump publishes to (webhook replays)."""
+        mine = self.notice
+
+        def both(topic: str) -> None:
+            mine(topic)
+            notice(topic)
+
+        self.replays.on_topic = both
 
     def notice(self, topic: str) -> None:
         """A topic was just published to in this process: serve it without waiting a scan."""

@@ -56,7 +56,16 @@ SERVE_COMPONENTS: list[ComponentFactory] = []
 def serve(*, data_dir: str | None, grpc_listen: str | None, http_listen: str | None) -> int:
     """``fnbox serve``: control service plus :data:`SERVE_COMPONENTS`; returns the exit code."""
     settings = _settings(data_dir=data_dir, grpc_listen=grpc_listen, http_listen=http_listen)
-    return asyncio.run(run(settings, SERVE_COMPONENTS))
+    return asyncio.run(run(settings, SERVE_COMPONENTS or _pipeline_components()))
+
+
+def _pipeline_components() -> list[ComponentFactory]:
+    """The webhook gateway and delivery workers (one component), when installed."""
+    try:
+        from fnbox.gateway.embedded import pipeline_component
+    except ModuleNotFoundError:
+        return []
+    return [pipeline_component]
 
 
 def control(

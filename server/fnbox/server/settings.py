@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fnbox.delivery.settings import DeliverySettings
 from fnbox.executor.settings import ExecutorSettings
+from fnbox.gateway.settings import GatewaySettings
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
@@ -51,26 +53,9 @@ class BusSettings(BaseModel):
         default="",
         description="Empty: SQLite outbox under the data directory; nats://… for JetStream.",
     )
-
-
-class GatewaySettings(BaseModel):
-    """The webhook gateway (HTTP)."""
-
-    listen: str = Field(default="127.0.0.1:8080", description="HOST:PORT the gateway serves.")
-    public_url: str = Field(
-        default="",
-        description="Base URL webhooks are posted to, as seen by senders; empty means "
-        "http://<listen>.",
+    namespace: str = Field(
+        default="fnbox", description="Prefix isolating this deployment's topics on the bus."
     )
-
-    def base_url(self) -> str:
-        return (self.public_url or f"http://{self.listen}").rstrip("/")
-
-
-class DeliverySettings(BaseModel):
-    """The delivery workers (bus → destination and insert functions)."""
-
-    enabled: bool = Field(default=True, description="Run delivery workers in `fnbox serve`.")
 
 
 class TelemetrySettings(BaseModel):

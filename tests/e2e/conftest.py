@@ -1,0 +1,49 @@
+"""Fixtures of the end-to-end tests: backends, the running system, the HTTP sink, a client."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from fnbox.client import FnboxClient
+
+from tests.e2e.backends import Backend, backend
+from tests.e2e.sink import Sink
+from tests.e2e.system import System, base_env
+
+BACKENDS = ["embedded", "postgres+nats"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_env(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if (
+        request.param != "embedded"
+        and importlib.util.find_spec("fnbox.server.store.postgres") is None
+    ):
+        pytest.skip("the PostgreSQL store (fnbox.server.store.postgres) is not in this tree yet")
+    with backend(request.param) as chosen:
+        yield chosen
+
+
+@pytest.fixture
+async def system(backend_env: Backend, tmp_path: Path) -> AsyncIterator[System]:
+    running = System(tmp_path / "data", base_env(backend_env.env), scale_out=backend_env.scale_out)
+    try:
+        await running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    async with Sink() as running:
+        yield running
+
+
+@pytest.fixture
+async def client(system: System) -> AsyncIterator[FnboxClient]:
+    async with FnboxClient(system.target, system.token) as connected:
+        yield connected

@@ -1,0 +1,100 @@
+"""Building pipelines for the tests: a source function fed by webhooks, destinations that
+post to the sink, and webhook senders."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import aiohttp
+import orjson
+from fnbox.client import FnboxClient
+from fnbox.functions.v1 import resources_pb2
+
+SOURCE = """
+async function onRequest(request, settings) {
+  const body = request.json()
+  for (const e of (body.events || [body])) {
+    Segment.track({ event: e.event, userId: e.userId, properties: e.properties || {} })
+  }
+}
+"""
+
+# 5xx/429 from the endpoint → RetryError (retried); other failures are final.
+DESTINATION = """
+async function onTrack(event, settings) {
+  const response = await fetch(settings.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(event),
+  })
+  if (response.status >= 500 || response.status === 429) {
+    throw new RetryError('endpoint answered ' + response.status)
+  }
+  if (!response.ok) throw new Error('endpoint answered ' + response.status)
+}
+"""
+
+URL_SETTING = resources_pb2.SettingDefinition(
+    name="url", label="URL", type=resources_pb2.SETTING_TYPE_STRING, required=True
+)
+
+
+async def deployed(
+    client: FnboxClient,
+    name: str,
+    type: resources_pb2.FunctionType,
+    code: str,
+    *,
+    schema: Sequence[resources_pb2.SettingDefinition] = (),
+    batch: resources_pb2.BatchOptions | None = None,
+) -> resources_pb2.Function:
+    fn = await client.functions.create(name, type, code, settings_schema=schema, batch=batch)
+    return await client.functions.deploy(fn.name)
+
+
+async def source(client: FnboxClient, name: str = "webhooks") -> resources_pb2.Instance:
+    fn = await deployed(client, name, resources_pb2.FUNCTION_TYPE_SOURCE, SOURCE)
+    return await client.instances.create(fn.name, name)
+
+
+async def destination(
+    client: FnboxClient,
+    name: str,
+    url: str,
+    sources: Sequence[str],
+    *,
+    code: str = DESTINATION,
+    batch: resources_pb2.BatchOptions | None = None,
+) -> resources_pb2.Instance:
+    fn = await deployed(
+        client,
+        name,
+        resources_pb2.FUNCTION_TYPE_DESTINATION,
+        code,
+        schema=[URL_SETTING],
+        batch=batch,
+    )
+    return await client.instances.create(
+        fn.name, name, settings=orjson.dumps({"url": url}), sources=list(sources)
+    )
+
+
+def webhook_url(base: str, instance: resources_pb2.Instance) -> str:
+    return f"{base}/v1/sources/{instance.id}"
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, body: object, **kwargs: object
+) -> tuple[int, dict[str, object], float]:
+    """POST one webhook; (status, JSON answer, seconds until the answer)."""
+    started = time.perf_counter()
+    async with session.post(
+        url, data=orjson.dumps(body), headers={"content-type": "application/json"}, **kwargs
+    ) as response:  # type: ignore[arg-type]
+        answer = await response.json(content_type=None)
+        return response.status, answer, time.perf_counter() - started
+
+
+def track(i: int, *, user: str = "u") -> dict[str, object]:
+    return {"event": "Order Completed", "userId": f"{user}{i}", "properties": {"n": i}}

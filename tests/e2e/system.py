@@ -1,0 +1,230 @@
+"""Running fnbox as real processes for end-to-end tests: `fnbox serve`, or the scale-out
+trio `fnbox control|gateway|delivery`, each in its own process group (kill -9 friendly)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Small retry and batching figures so fault tests take seconds, not hours.
+FAST_PIPELINE_ENV = {
+    "FNBOX_EXECUTOR__EGRESS_ALLOW": '["127.0.0.1/32"]',
+    "FNBOX_GATEWAY__RETRY_FIRST_MIN_SECONDS": "0.05",
+    "FNBOX_GATEWAY__RETRY_FIRST_MAX_SECONDS": "0.1",
+    "FNBOX_GATEWAY__RETRY_MAX_SECONDS": "0.5",
+    "FNBOX_GATEWAY__PLATFORM_RETRY_SECONDS": "0.2",
+    "FNBOX_GATEWAY__DISCOVERY_SECONDS": "0.2",
+    "FNBOX_GATEWAY__LEASE_SECONDS": "10",
+    "FNBOX_GATEWAY__INSTANCE_CACHE_SECONDS": "0.2",
+    "FNBOX_DELIVERY__RETRY_FIRST_SECONDS": "0.05",
+    "FNBOX_DELIVERY__RETRY_MAX_SECONDS": "0.5",
+    "FNBOX_DELIVERY__RETRY_MAX_AGE_SECONDS": "30",
+    "FNBOX_DELIVERY__PLATFORM_RETRY_SECONDS": "0.2",
+    "FNBOX_DELIVERY__DISCOVERY_SECONDS": "0.2",
+    "FNBOX_DELIVERY__ROUTING_CACHE_SECONDS": "0.2",
+    "FNBOX_DELIVERY__LEASE_SECONDS": "15",
+    "FNBOX_DELIVERY__BATCH_MAX_WAIT_SECONDS": "0.3",
+    "FNBOX_DELIVERY__BREAKER_OPEN_SECONDS": "0.5",
+    "FNBOX_DELIVERY__REPLAY_POLL_SECONDS": "0.2",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool],
+    *,
+    timeout: float,
+    what: str | Callable[[], str],
+    every: float = 0.1,
+) -> None:
+    """Poll ``check`` until it is true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if not isinstance(value, bool):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            said = what if isinstance(what, str) else what()
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {said}")
+        await asyncio.sleep(every)
+
+
+@dataclass
+class Proc:
+    """One fnbox command in its own process group; output goes to ``log``."""
+
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "fnbox.cli", *self.args],
+                cwd=REPO,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill9(self) -> None:
+        """SIGKILL the whole group (the service and its node workers), then reap."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def terminate(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            self.kill9()
+        self.process = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+@dataclass
+class System:
+    """A running fnbox: ``target`` (gRPC), ``http`` (webhook base URL), ``token``."""
+
+    data_dir: Path
+    env: dict[str, str]
+    scale_out: bool = False
+    grpc_port: int = field(default_factory=free_port)
+    http_ports: list[int] = field(default_factory=list)
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_ports[0]}"
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "admin.token").read_text().strip()
+
+    def _proc(self, name: str, args: list[str]) -> Proc:
+        common = ["--data-dir", str(self.data_dir), "--target", self.target]
+        proc = Proc([*args, *common], self.env, self.data_dir / f"{name}.log")
+        self.procs[name] = proc
+        return proc
+
+    async def start(self, *, gateways: int = 1, deliveries: int = 1) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.http_ports:
+            self.http_ports = [free_port() for _ in range(gateways if self.scale_out else 1)]
+        if not self.scale_out:
+            self._proc(
+                "serve",
+                [
+                    "serve",
+                    "--grpc-listen",
+                    self.target,
+                    "--http-listen",
+                    f"127.0.0.1:{self.http_ports[0]}",
+                ],
+            )
+        else:
+            self._proc("control", ["control", "--grpc-listen", self.target])
+            for i, port in enumerate(self.http_ports):
+                self._proc(f"gateway{i}", ["gateway", "--http-listen", f"127.0.0.1:{port}"])
+            for i in range(deliveries):
+                self._proc(f"delivery{i}", ["delivery"])
+        await self.restart()
+
+    async def restart(self, only: str | None = None) -> None:
+        """Start every process (or ``only`` one) that is not running, and wait until ready."""
+        names = [only] if only else list(self.procs)
+        if "control" in names:  # the pipeline processes need the control service's token
+            names.remove("control")
+            names.insert(0, "control")
+        for name in names:
+            proc = self.procs[name]
+            if not proc.alive():
+                proc.start()
+            if name in ("control", "serve"):
+                await eventually(
+                    lambda: (self.data_dir / "admin.token").exists() and _port_open(self.grpc_port),
+                    timeout=60,
+                    what=lambda proc=proc, name=name: f"{name} to listen\n{proc.output()}",
+                )
+        for port in self.http_ports:
+            await eventually(
+                lambda port=port: _healthy(port),  # type: ignore[misc]
+                timeout=60,
+                what=lambda port=port: f"the gateway on :{port}\n{self.logs()}",
+            )
+
+    def kill9(self, name: str | None = None) -> None:
+        for proc_name, proc in self.procs.items():
+            if name is None or proc_name == name:
+                proc.kill9()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{p.output()}" for n, p in self.procs.items())
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def _healthy(port: int) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"http://127.0.0.1:{port}/healthz", timeout=aiohttp.ClientTimeout(total=1)
+            ) as response,
+        ):
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+def base_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FNBOX_")}
+    env.update(FAST_PIPELINE_ENV)
+    env.update(extra)
+    return env
