@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 import orjson
@@ -98,3 +99,66 @@ async def post(
 
 def track(i: int, *, user: str = "u") -> dict[str, object]:
     return {"event": "Order Completed", "userId": f"{user}{i}", "properties": {"n": i}}
+
+
+async def post_many(
+    url: str, bodies: list[object], *, concurrency: int = 32
+) -> tuple[list[str], list[float], int]:
+    """POST every body (at most ``concurrency`` at once): (acknowledged ids, ack latencies,
+    requests that were not acknowledged: refused or cut off)."""
+    import asyncio
+
+    acked: list[str] = []
+    latencies: list[float] = []
+    refused = 0
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    timeout = aiohttp.ClientTimeout(total=30)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal refused
+        while not queue.empty():
+            body = queue.get_nowait()
+            try:
+                status, answer, took = await post(session, url, body)
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                refused += 1
+                continue
+            if status == 202:
+                acked.append(str(answer["id"]))
+                latencies.append(took)
+            else:
+                refused += 1
+
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return acked, latencies, refused
+
+
+async def cli(system: object, *args: str) -> Any:
+    """Run ``fnbox --output json ARGS`` against ``system``; the parsed JSON output."""
+    import asyncio
+    import sys
+
+    from tests.e2e.system import REPO, System
+
+    assert isinstance(system, System)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fnbox.cli",
+        "--target",
+        system.target,
+        "--token",
+        system.token,
+        "--output",
+        "json",
+        *args,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return orjson.loads(out) if out.strip() else None

@@ -106,7 +106,7 @@ class WebhookEndpoint:
             webhook_id=webhook_id,
             method=request.method,
             url=str(request.url),
-            request_headers={k: v for k, v in request.headers.items()},
+            request_headers=_flat_headers(request),
             received_at=h.rfc3339(),
         )
         try:
@@ -133,6 +133,15 @@ class WebhookEndpoint:
         except Exception:
             count = self._backlog.get(topic, (0.0, 0))[1]
         self._backlog[topic] = (time.monotonic(), count)
+
+
+def _flat_headers(request: web.Request) -> dict[str, str]:
+    """Header name → value; a repeated header's values joined by ", " (as fetch does)."""
+    flat: dict[str, str] = {}
+    for key, value in request.headers.items():
+        name = str(key)
+        flat[name] = f"{flat[name]}, {value}" if name in flat else value
+    return flat
 
 
 def _body_problem(content_type: str, body: bytes) -> str:
