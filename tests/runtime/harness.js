@@ -28,7 +28,7 @@ async function handle(cmd) {
     }
     case 'invoke': {
       const segs = cmd.segments.map((s) => Buffer.from(s, 'utf8'));
-      const result = await fn.invoke(cmd.kind, segs, {});
+      const result = await fn.invoke(cmd.kind, segs, cmd.trace || {});
       return { result };
     }
     case 'policy': {

@@ -257,3 +257,14 @@ def test_egress_proxy_carries_the_requests(rt: Runtime, echo: str) -> None:
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_traceparent_is_propagated(rt: Runtime, echo: str) -> None:
+    rt.loaded(
+        f"async function onTrack() {{ const j = await (await fetch('{echo}/t')).json(); console.log(j.headers.traceparent) }}",
+        egress_allow=["127.0.0.1/32"],
+    )
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    segs = ['{"type": "track"}', "{}"]
+    result = rt.call("invoke", kind="event", segments=segs, trace={"traceparent": tp})["result"]
+    assert result["logs"] == [tp]

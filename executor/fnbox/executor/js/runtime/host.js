@@ -9,6 +9,8 @@ const invocations = new AsyncLocalStorage();
 const MESSAGE_LIMIT = 32 * 1024;
 const TOO_LARGE = 'failed calling Tracking API: the message is too large and over the maximum 32KB limit';
 
+// process.hrtime: the `performance` global lazily loads perf_hooks (~10 ms of start-up)
+const nowMs = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6; };
 const str = (v) => (typeof v === 'string' ? v : String(v));
 
 /** The invocation whose async context is running, or null once it finished. */
@@ -113,4 +115,4 @@ function urlJson(u) {
   return JSON.stringify(o);
 }
 
-module.exports = { makeHost, invocations, addLog, TOO_LARGE };
+module.exports = { makeHost, invocations, addLog, nowMs, TOO_LARGE };

@@ -2,7 +2,9 @@
 // Host side of the in-context `crypto`: node:crypto objects stay here behind numeric handles;
 // data crosses as latin1 strings, options and keys as JSON.
 
-const crypto = require('node:crypto');
+let cryptoModule = null;
+// node:crypto costs ~14 ms of start-up: load it on first use
+const nodeCrypto = () => (cryptoModule ??= require('node:crypto'));
 
 const L1 = 'latin1';
 const bytes = (s) => Buffer.from(String(s), L1);
@@ -74,12 +76,12 @@ function makeCryptoHost() {
       const a = String(alg);
       let obj;
       switch (String(kind)) {
-        case 'hash': obj = crypto.createHash(a, opts); break;
-        case 'hmac': obj = crypto.createHmac(a, keyInput(keyJson)); break;
-        case 'cipher': obj = crypto.createCipheriv(a, keyInput(keyJson), opts.iv === null ? null : bytes(opts.iv), opts.options); break;
-        case 'decipher': obj = crypto.createDecipheriv(a, keyInput(keyJson), opts.iv === null ? null : bytes(opts.iv), opts.options); break;
-        case 'sign': obj = crypto.createSign(a); break;
-        case 'verify': obj = crypto.createVerify(a); break;
+        case 'hash': obj = nodeCrypto().createHash(a, opts); break;
+        case 'hmac': obj = nodeCrypto().createHmac(a, keyInput(keyJson)); break;
+        case 'cipher': obj = nodeCrypto().createCipheriv(a, keyInput(keyJson), opts.iv === null ? null : bytes(opts.iv), opts.options); break;
+        case 'decipher': obj = nodeCrypto().createDecipheriv(a, keyInput(keyJson), opts.iv === null ? null : bytes(opts.iv), opts.options); break;
+        case 'sign': obj = nodeCrypto().createSign(a); break;
+        case 'verify': obj = nodeCrypto().createVerify(a); break;
         default: throw new TypeError(`unknown crypto object ${kind}`);
       }
       const id = next++;
@@ -120,31 +122,31 @@ function makeCryptoHost() {
     cryptoRelease(id) { objects.delete(id); },
     keyInfo(kind, keyJson) {
       const input = keyInput(keyJson);
-      const k = kind === 'private' ? crypto.createPrivateKey(input) : kind === 'public' ? crypto.createPublicKey(input) : crypto.createSecretKey(input);
+      const k = kind === 'private' ? nodeCrypto().createPrivateKey(input) : kind === 'public' ? nodeCrypto().createPublicKey(input) : nodeCrypto().createSecretKey(input);
       const info = { type: k.type, asymmetricKeyType: k.asymmetricKeyType, symmetricKeySize: k.symmetricKeySize, details: k.asymmetricKeyDetails || null };
       if (k.type !== 'secret') info.pem = k.export({ type: k.type === 'private' ? 'pkcs8' : 'spki', format: 'pem' }).toString();
       return JSON.stringify(info);
     },
-    randomBytes(n) { return crypto.randomBytes(Number(n)).toString(L1); },
-    randomUUID() { return crypto.randomUUID(); },
-    randomInt(min, max) { return crypto.randomInt(Number(min), Number(max)); },
+    randomBytes(n) { return nodeCrypto().randomBytes(Number(n)).toString(L1); },
+    randomUUID() { return nodeCrypto().randomUUID(); },
+    randomInt(min, max) { return nodeCrypto().randomInt(Number(min), Number(max)); },
     pbkdf2(pw, salt, iterations, keylen, digest) {
-      return crypto.pbkdf2Sync(bytes(pw), bytes(salt), Number(iterations), Number(keylen), String(digest)).toString(L1);
+      return nodeCrypto().pbkdf2Sync(bytes(pw), bytes(salt), Number(iterations), Number(keylen), String(digest)).toString(L1);
     },
     scrypt(pw, salt, keylen, optsJson) {
-      return crypto.scryptSync(bytes(pw), bytes(salt), Number(keylen), optsJson ? JSON.parse(String(optsJson)) : undefined).toString(L1);
+      return nodeCrypto().scryptSync(bytes(pw), bytes(salt), Number(keylen), optsJson ? JSON.parse(String(optsJson)) : undefined).toString(L1);
     },
     hkdf(digest, ikm, salt, info, keylen) {
-      return Buffer.from(crypto.hkdfSync(String(digest), bytes(ikm), bytes(salt), bytes(info), Number(keylen))).toString(L1);
+      return Buffer.from(nodeCrypto().hkdfSync(String(digest), bytes(ikm), bytes(salt), bytes(info), Number(keylen))).toString(L1);
     },
-    listing(which) { return JSON.stringify(which === 'hashes' ? crypto.getHashes() : crypto.getCiphers()); },
+    listing(which) { return JSON.stringify(which === 'hashes' ? nodeCrypto().getHashes() : nodeCrypto().getCiphers()); },
     subtle(method, argsJson, callback) {
       if (typeof callback !== 'function') throw new TypeError('callback must be a function');
       const m = String(method);
       const allowed = ['digest', 'importKey', 'exportKey', 'sign', 'verify', 'encrypt', 'decrypt', 'generateKey', 'deriveBits', 'deriveKey', 'wrapKey', 'unwrapKey'];
-      if (!allowed.includes(m)) throw new TypeError(`crypto.subtle.${m} is not supported`);
+      if (!allowed.includes(m)) throw new TypeError(`nodeCrypto().subtle.${m} is not supported`);
       Promise.resolve()
-        .then(() => crypto.subtle[m](...unmarshal(JSON.parse(String(argsJson)))))
+        .then(() => nodeCrypto().subtle[m](...unmarshal(JSON.parse(String(argsJson)))))
         .then((v) => JSON.stringify({ ok: marshal(v) }))
         .then(
           (text) => { try { callback(text); } catch { /* in-context bug */ } },

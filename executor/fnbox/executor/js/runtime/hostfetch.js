@@ -3,8 +3,7 @@
 // records it on the current invocation, and answers the in-context callback with strings only
 // (metadata as JSON, the body as a latin1 string).
 
-const { makeDispatcher } = require('./egress.js');
-const { invocations } = require('./host.js');
+const { invocations, nowMs } = require('./host.js');
 
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD']);
@@ -43,7 +42,8 @@ function makeFetchHost(options) {
       const cause = Object.assign(new Error('EGRESS_DENIED: network access is disabled for this function'), { code: 'EGRESS_DENIED' });
       throw Object.assign(new TypeError('fetch failed'), { cause });
     }
-    if (!dispatcher) dispatcher = makeDispatcher(options);
+    // node:net/dns and the bundled undici load on the first fetch, not at start-up
+    if (!dispatcher) dispatcher = require('./egress.js').makeDispatcher(options);
     const init = {
       method: spec.method, headers: spec.headers, redirect: spec.redirect, signal,
       dispatcher: await dispatcher,
@@ -62,15 +62,19 @@ function makeFetchHost(options) {
       const controller = new AbortController();
       inFlight.set(id, controller);
       const inv = invocations.getStore();
-      const start = performance.now();
+      const start = nowMs();
       const record = (status, error) => {
         if (inv && !inv.done) {
           inv.requests.push({
             method: String(spec.method), url: String(spec.url), status,
-            duration_ms: Math.round((performance.now() - start) * 1000) / 1000, error,
+            duration_ms: Math.round((nowMs() - start) * 1000) / 1000, error,
           });
         }
       };
+      // W3C trace context: outbound requests continue the invocation's trace
+      if (inv && inv.traceparent && !spec.headers.some(([k]) => String(k).toLowerCase() === 'traceparent')) {
+        spec.headers.push(['traceparent', inv.traceparent]);
+      }
       run(spec, typeof body === 'string' ? body : null, controller.signal).then(
         ({ res, bytes }) => {
           inFlight.delete(id);

@@ -1,12 +1,13 @@
 'use strict';
 // Host side of jsonwebtoken and zlib for the in-context wrappers (JSON / latin1 strings only).
 
-const zlib = require('node:zlib');
 const { keyInput } = require('./hostcrypto.js');
 
 const ZLIB_METHODS = new Set(['deflate', 'inflate', 'deflateRaw', 'inflateRaw', 'gzip', 'gunzip', 'unzip', 'brotliCompress', 'brotliDecompress']);
 const MAX_OUTPUT = 32 * 1024 * 1024;
 let jwt = null;
+let zlibModule = null;
+const zlib = () => (zlibModule ??= require('node:zlib'));
 const jsonwebtoken = () => (jwt ??= require('jsonwebtoken'));
 
 function result(run) {
@@ -39,10 +40,10 @@ const hostLibs = {
     const m = String(method);
     if (!ZLIB_METHODS.has(m)) throw new TypeError(`zlib.${m} is not supported`);
     const opts = { ...(optsJson ? JSON.parse(String(optsJson)) : {}), maxOutputLength: MAX_OUTPUT };
-    return zlib[`${m}Sync`](Buffer.from(String(latin1), 'latin1'), opts).toString('latin1');
+    return zlib()[`${m}Sync`](Buffer.from(String(latin1), 'latin1'), opts).toString('latin1');
   },
   zlibConstants() {
-    return JSON.stringify(zlib.constants);
+    return JSON.stringify(zlib().constants);
   },
 };
 

@@ -26,8 +26,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
-const crypto = require('node:crypto');
-const { makeHost, invocations, addLog } = require('./host.js');
+const { makeHost, invocations, addLog, nowMs } = require('./host.js');
 const { makeFetchHost } = require('./hostfetch.js');
 const { makeCryptoHost } = require('./hostcrypto.js');
 const { makeModulesHost } = require('./hostmodules.js');
@@ -46,7 +45,7 @@ const CONTEXT_SCRIPTS = ['inspect', 'core', 'web', 'fetch', 'modules', 'crypto',
 let active = null; // the loaded function's runtime (one per worker process)
 
 function wrap(code) {
-  const holder = `__fnbox${crypto.randomInt(1e9)}`;
+  const holder = `__fnbox${Math.floor(Math.random() * 1e9)}`;
   const getter = HANDLER_NAMES.map((n) => `${n}: ${n}`).join(', ');
   // Handlers are parameters so that `function onTrack` and `var/assignment` bind them and a
   // top-level `const onTrack` is a SyntaxError, as in Segment's runtime. The first line is the
@@ -138,12 +137,13 @@ async function load({ type, code, filename, options, onStrayLog }) {
 
 const text = (b) => (b === undefined || b === null ? '' : Buffer.isBuffer(b) ? b.toString('utf8') : String(b));
 
-function invoke(runtime, state, kind, segments, _trace) {
+function invoke(runtime, state, kind, segments, trace) {
   const segs = segments || [];
   return new Promise((resolve) => {
     const inv = {
       done: false, logs: [], logBytes: 0, logsDropped: 0, events: [], objects: [], requests: [],
-      overflow: null, start: performance.now(),
+      overflow: null, start: nowMs(),
+      traceparent: trace && typeof trace.traceparent === 'string' ? trace.traceparent : '',
       finish(resultText) {
         inv.done = true;
         resolve(buildResult(state, inv, resultText, kind));
@@ -180,7 +180,7 @@ function buildResult(state, inv, resultText, kind) {
   const ok = outcome === 'OK';
   const result = {
     outcome, logs: inv.logs, logs_truncated: inv.logsDropped > 0, requests: inv.requests,
-    duration_ms: Math.round((performance.now() - inv.start) * 1000) / 1000,
+    duration_ms: Math.round((nowMs() - inv.start) * 1000) / 1000,
     events: ok ? inv.events : [], objects: ok ? inv.objects : [], returned: jsonOrNull(r.returned),
   };
   if (error) result.error = error;
@@ -206,11 +206,15 @@ function buildResult(state, inv, resultText, kind) {
 }
 
 // A promise rejected without a handler in user code must not take the worker down.
+// (worker.js need not install its own handler for user code.)
 process.on('unhandledRejection', (reason) => {
-  const describe = active ? active.runtime.describe : (v) => String(v);
-  const line = `Unhandled promise rejection: ${describe(reason)}`;
+  if (!active) {
+    process.stderr.write(`unhandled rejection outside any function: ${String(reason && reason.stack ? reason.stack : reason)}\n`);
+    return;
+  }
+  const line = `Unhandled promise rejection: ${active.runtime.describe(reason)}`;
   const inv = invocations.getStore();
-  if (active) addLog(active.state, inv && !inv.done ? inv : null, line);
+  addLog(active.state, inv && !inv.done ? inv : null, line);
 });
 
 module.exports = { check, load };
