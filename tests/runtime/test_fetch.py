@@ -74,6 +74,9 @@ def test_fetch_round_trip_and_request_record(rt: Runtime, echo: str) -> None:
     const m = await (await fetch('{echo}/form', {{method: 'PUT', body: f}})).json();
     console.log(m.body.includes('name="field"\\r\\n\\r\\nv'), m.body.includes('filename="a.txt"'), (m.headers['Content-Type'] || m.headers['content-type']).startsWith('multipart/form-data; boundary='));
     try {{ await r.text() }} catch (e) {{ console.log(e.name) }}
+    const s = await fetch('{echo}/stream'); const chunks = [];
+    for await (const c of s.body) chunks.push(c);
+    console.log(chunks.length, JSON.parse(new TextDecoder().decode(chunks[0])).path, s.bodyUsed)
     """
     r = rt.run(body, egress_allow=["127.0.0.1/32"])
     assert r["outcome"] == "OK", r.get("error")
@@ -82,11 +85,13 @@ def test_fetch_round_trip_and_request_record(rt: Runtime, echo: str) -> None:
         'POST /p?x=1 {"a":1} k text/plain;charset=UTF-8',
         "true true true",
         "TypeError",
+        "1 /stream true",
     ]
     reqs = r["requests"]
     assert [(q["method"], q["url"], q["status"], q["error"]) for q in reqs] == [
         ("POST", f"{echo}/p?x=1", 201, ""),
         ("PUT", f"{echo}/form", 201, ""),
+        ("GET", f"{echo}/stream", 201, ""),
     ]
     assert all(q["duration_ms"] >= 0 for q in reqs)
 

@@ -1,6 +1,9 @@
 'use strict';
 /*
  * The Segment-compatible runtime: loads one user function into a fresh vm context and invokes it.
+ *   check(code, filename?) -> null | {name, message, line, column}   (compiles only, runs nothing)
+ *   load({type, code, filename, options, onStrayLog}) -> {invoke(kind, segments, trace)}
+ * See executor/fnbox/executor/PROTOCOL.md for the result shape.
  *
  * Isolation inside the process (EXECUTOR-NOTES §5, row E). The process, not vm, is the security
  * boundary (one tenant per worker, --permission, --disallow-code-generation-from-strings); vm is
@@ -9,18 +12,27 @@
  *  - every global (console, Segment, fetch, URL, Headers, Buffer, crypto, timers, cache, the
  *    libraries) is created *inside* the context by the scripts in ./context/, over host functions
  *    that take and return primitives only (bytes cross as latin1 strings, structured data as JSON
- *    text); host errors are re-created in-context (name + message) by `lib.call`;
+ *    text); host errors are re-created in-context (name + message) by `lib.call`, which also
+ *    covers the host RangeError thrown when a host function is entered at stack exhaustion;
  *  - events, settings and request metadata enter as JSON text parsed in-context; results leave
  *    as text produced by in-context JSON.stringify;
  *  - libraries (lodash, moment-timezone, xml, xml2js, oauth-1.0a, uuid, libphonenumber-js,
  *    fetch-retry, buffer, events) are evaluated inside the context from their files under js/
- *    by an in-context CommonJS loader (./context/modules.js) with an allow-list of builtins
- *    shimmed in-context; jsonwebtoken and zlib run on the host behind JSON/latin1 wrappers.
- * What remains exposed: the host functions themselves are held only in bootstrap closures;
- * users can still change in-context intrinsics that bootstrap code uses later (e.g. JSON or
- * Array.prototype), which can corrupt their own results but not reach the host, because the
- * host validates that everything it receives is a primitive. `lib.call` also converts the
- * host RangeError thrown when a host function is entered at stack exhaustion.
+ *    by an in-context CommonJS loader (./context/modules.js) whose node builtins are in-context
+ *    shims; jsonwebtoken, zlib and node:crypto objects stay on the host behind JSON/latin1
+ *    wrappers and numeric handles;
+ *  - code containing a dynamic import() is refused at load (./scan.js): without
+ *    --experimental-vm-modules Node rejects import() with a host-realm error object.
+ * What remains exposed: nothing host-realm that tests/runtime/test_isolation.py's walker can
+ * find. Users can still replace in-context intrinsics the bootstrap uses later (JSON, Promise,
+ * Array.prototype...), which can corrupt their own results but not reach the host, because the
+ * host checks that what it receives is a primitive. `lodash.template` and anything else that
+ * compiles strings fails (EvalError), as intended.
+ *
+ * Choices where Segment is silent: a form-encoded body's request.json() is an object of its
+ * fields (a repeated field becomes an array); an insert function passes an event of an unknown
+ * type through unchanged; batch entries get status 200 (OK), 500 (RETRY) or 400 (anything else,
+ * DROP included); when onBatch throws, every entry carries the error's outcome.
  */
 
 const fs = require('node:fs');

@@ -162,7 +162,23 @@
   const BODY = Symbol('body');
   class BodyMixin {
     get bodyUsed() { return this[BODY].used; }
-    get body() { return this[BODY].latin1 === null ? null : { locked: false, note: 'streams are not supported; use text(), json() or arrayBuffer()' }; }
+    // Bodies are buffered: `body` is a minimal reader that yields the whole body as one chunk.
+    get body() {
+      const b = this[BODY];
+      if (b.latin1 === null) return null;
+      let done = false;
+      const read = async () => {
+        if (done || b.used) return { done: true, value: undefined };
+        done = true;
+        b.used = true;
+        return { done: false, value: latin1ToBytes(b.latin1) };
+      };
+      return {
+        locked: false,
+        getReader: () => ({ read, releaseLock() {}, cancel: async () => { done = true; } }),
+        async *[Symbol.asyncIterator]() { const r = await read(); if (!r.done) yield r.value; },
+      };
+    }
     #take() {
       const b = this[BODY];
       if (b.used) throw new TypeError('Body is unusable: Body has already been read');
