@@ -48,7 +48,7 @@ class _Config:
     exists: bool = True
 
 
-_DEFAULT = _Config(True, "", False, 1, 0.0)
+_DEFAULT = _Config(True, "", False, 1, 0.0)  # while the control service is unreachable
 _GONE = _Config(False, "", False, 1, 0.0, exists=False)
 
 
@@ -270,10 +270,11 @@ class DestinationWorker:
         fresh = self._settings.routing_cache_seconds
         if cached is not None and time.monotonic() - cached[0] < fresh:
             return cached[1]
-        if not self._name:  # nothing received yet: the first message tells the instance
-            return _DEFAULT
         try:
-            instance = await self._control.get_instance(self._name)
+            # Before the first message the topic's short id names the instance (a platform
+            # admin resolves it in any workspace).
+            instance = await self._control.get_instance(self._name or self.topic.split(".", 1)[1])
+            self._name = instance.name
             function = await self._control.get_function(instance.function)
         except NotFound:
             config = _GONE
