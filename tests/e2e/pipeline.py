@@ -4,7 +4,7 @@ post to the sink, and webhook senders."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -102,13 +102,18 @@ def track(i: int, *, user: str = "u") -> dict[str, object]:
 
 
 async def post_many(
-    url: str, bodies: list[object], *, concurrency: int = 32
+    url: str | Callable[[], str],
+    bodies: list[object],
+    *,
+    concurrency: int = 32,
+    acked: list[str] | None = None,
 ) -> tuple[list[str], list[float], int]:
     """POST every body (at most ``concurrency`` at once): (acknowledged ids, ack latencies,
-    requests that were not acknowledged: refused or cut off)."""
+    requests that were not acknowledged: refused or cut off). ``acked`` fills as answers
+    arrive; ``url`` may be a function (asked per request: replicas)."""
     import asyncio
 
-    acked: list[str] = []
+    acked = [] if acked is None else acked
     latencies: list[float] = []
     refused = 0
     queue: asyncio.Queue[object] = asyncio.Queue()
@@ -121,7 +126,8 @@ async def post_many(
         while not queue.empty():
             body = queue.get_nowait()
             try:
-                status, answer, took = await post(session, url, body)
+                target = url if isinstance(url, str) else url()
+                status, answer, took = await post(session, target, body)
             except (aiohttp.ClientError, TimeoutError, ValueError):
                 refused += 1
                 continue
