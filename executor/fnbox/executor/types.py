@@ -105,3 +105,18 @@ class InvocationResult:
     requests: list[OutboundRequest] = field(default_factory=list)
     duration_ms: float = 0.0
     worker_pid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A snapshot of the worker pool, for logs, metrics and health."""
+
+    workers_total: int
+    workers_busy: int
+    workers_warm: int
+    in_flight: int
+    by_key: dict[str, int]
+    kills: dict[str, int]
+    crash_looping: list[str]
+    spawned: int
+    host_limits: dict[str, str]

@@ -1,0 +1,132 @@
+"""Sans-IO frame codec for the worker protocol (see PROTOCOL.md).
+
+Frame: ``u32 BE rest_len | u32 BE header_len | header JSON | body``; ``header["seg"]`` lists
+the byte lengths that partition the body into segments. Segments are sliced, never parsed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fnbox.executor.errors import FrameTooLarge, PayloadTooLarge, ProtocolError
+
+PREFIX = struct.Struct(">I")
+HEADERS = struct.Struct(">II")
+PREFIX_SIZE = PREFIX.size
+# rest_len covers at least the header_len field and a 2-byte header ("{}").
+MIN_REST = 4 + 2
+
+
+@dataclass(slots=True)
+class Frame:
+    """One decoded frame: the JSON header and the body split into segments."""
+
+    header: dict[str, Any]
+    segments: list[bytes] = field(default_factory=list)
+
+    @property
+    def type(self) -> str:
+        return str(self.header.get("t", ""))
+
+
+def encode_frame(
+    header: dict[str, Any], segments: Sequence[bytes] = (), *, max_frame_bytes: int
+) -> bytes:
+    """Encode one frame; ``header["seg"]`` is set from ``segments``.
+
+    Raises PayloadTooLarge when the whole frame would exceed ``max_frame_bytes``.
+    """
+    if segments:
+        header = {**header, "seg": [len(s) for s in segments]}
+    head = orjson.dumps(header)
+    body_len = sum(len(s) for s in segments)
+    rest_len = 4 + len(head) + body_len
+    if PREFIX_SIZE + rest_len > max_frame_bytes:
+        raise PayloadTooLarge(
+            f"frame of {PREFIX_SIZE + rest_len} bytes exceeds the cap of {max_frame_bytes} bytes"
+        )
+    return b"".join((HEADERS.pack(rest_len, len(head)), head, *segments))
+
+
+def rest_length(prefix: bytes, *, max_frame_bytes: int) -> int:
+    """Validate a 4-byte length prefix and return the number of bytes that follow it."""
+    rest_len: int = PREFIX.unpack(prefix)[0]
+    if PREFIX_SIZE + rest_len > max_frame_bytes:
+        raise FrameTooLarge(
+            f"frame announces {PREFIX_SIZE + rest_len} bytes, above the cap of "
+            f"{max_frame_bytes} bytes"
+        )
+    if rest_len < MIN_REST:
+        raise ProtocolError(f"frame length {rest_len} is too short")
+    return rest_len
+
+
+def decode_rest(rest: bytes) -> Frame:
+    """Decode everything after the length prefix into a Frame."""
+    (header_len,) = PREFIX.unpack_from(rest, 0)
+    end = 4 + header_len
+    if end > len(rest):
+        raise ProtocolError(f"header length {header_len} overruns the frame ({len(rest)} bytes)")
+    try:
+        header = orjson.loads(rest[4:end])
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"frame header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise ProtocolError("frame header is not a JSON object")
+    body_len = len(rest) - end
+    seg = header.get("seg")
+    if seg is None:
+        if body_len:
+            raise ProtocolError(f"frame has a {body_len}-byte body but no 'seg' list")
+        return Frame(header)
+    if not isinstance(seg, list) or not all(type(n) is int and n >= 0 for n in seg):
+        raise ProtocolError("'seg' must be a list of non-negative integers")
+    if sum(seg) != body_len:
+        raise ProtocolError(f"'seg' sums to {sum(seg)} but the body has {body_len} bytes")
+    view = memoryview(rest)
+    segments: list[bytes] = []
+    pos = end
+    for n in seg:
+        segments.append(bytes(view[pos : pos + n]))
+        pos += n
+    return Frame(header, segments)
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it arbitrary chunks, get complete frames back."""
+
+    def __init__(self, *, max_frame_bytes: int) -> None:
+        self._max = max_frame_bytes
+        self._buffer = bytearray()
+        self._need: int | None = None
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Add bytes and return every frame they complete (possibly none).
+
+        Raises ProtocolError (or FrameTooLarge) as soon as the stream is known to be bad; the
+        decoder must not be used after that.
+        """
+        self._buffer += data
+        frames: list[Frame] = []
+        while True:
+            if self._need is None:
+                if len(self._buffer) < PREFIX_SIZE:
+                    return frames
+                self._need = rest_length(
+                    bytes(self._buffer[:PREFIX_SIZE]), max_frame_bytes=self._max
+                )
+                del self._buffer[:PREFIX_SIZE]
+            if len(self._buffer) < self._need:
+                return frames
+            rest = bytes(self._buffer[: self._need])
+            del self._buffer[: self._need]
+            self._need = None
+            frames.append(decode_rest(rest))

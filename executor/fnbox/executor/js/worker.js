@@ -1,0 +1,264 @@
+'use strict';
+// fnbox worker: the protocol half only (PROTOCOL.md). Frames come in on stdin and go out on
+// stdout; everything that happens inside the user's sandbox is ./runtime/sandbox.js's job.
+// stdout carries frames only: the real stdout write is taken at start and every other
+// process.stdout write is routed to stderr, which the parent drains into its log.
+
+const PROTOCOL_VERSION = 1;
+const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
+class ProtocolViolation extends Error {}
+
+function parseArgs(argv) {
+  const opts = { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
+  for (const arg of argv) {
+    const m = /^--max-frame-bytes=(\d+)$/.exec(arg);
+    if (m) opts.maxFrameBytes = Number(m[1]);
+  }
+  return opts;
+}
+
+function encodeFrame(header, segments) {
+  if (segments.length) header.seg = segments.map((s) => s.length);
+  const head = Buffer.from(JSON.stringify(header), 'utf8');
+  let bodyLen = 0;
+  for (const s of segments) bodyLen += s.length;
+  const prefix = Buffer.allocUnsafe(8);
+  prefix.writeUInt32BE(4 + head.length + bodyLen, 0);
+  prefix.writeUInt32BE(head.length, 4);
+  return Buffer.concat([prefix, head, ...segments], 8 + head.length + bodyLen);
+}
+
+function decodeRest(rest) {
+  const headerLen = rest.readUInt32BE(0);
+  if (4 + headerLen > rest.length) throw new ProtocolViolation('header overruns frame');
+  const header = JSON.parse(rest.toString('utf8', 4, 4 + headerLen));
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+    throw new ProtocolViolation('header is not an object');
+  }
+  const segments = [];
+  let pos = 4 + headerLen;
+  for (const n of header.seg || []) {
+    if (!Number.isInteger(n) || n < 0 || pos + n > rest.length) {
+      throw new ProtocolViolation('bad seg list');
+    }
+    segments.push(rest.subarray(pos, pos + n));
+    pos += n;
+  }
+  if (pos !== rest.length) throw new ProtocolViolation('seg does not cover the body');
+  return { header, segments };
+}
+
+// Accumulates stdin chunks and yields whole frames; chunk boundaries fall anywhere.
+class FrameReader {
+  constructor(maxFrameBytes, onFrame) {
+    this.max = maxFrameBytes;
+    this.onFrame = onFrame;
+    this.chunks = [];
+    this.length = 0;
+    this.need = null;
+  }
+
+  take(n) {
+    const whole = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length);
+    const out = whole.subarray(0, n);
+    const rest = whole.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.length = rest.length;
+    return out;
+  }
+
+  push(chunk) {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    for (;;) {
+      if (this.need === null) {
+        if (this.length < 4) return;
+        const restLen = this.take(4).readUInt32BE(0);
+        if (restLen + 4 > this.max) throw new ProtocolViolation(`frame of ${restLen + 4} bytes exceeds cap`);
+        if (restLen < 6) throw new ProtocolViolation(`frame length ${restLen} too short`);
+        this.need = restLen;
+      }
+      if (this.length < this.need) return;
+      const rest = this.take(this.need);
+      this.need = null;
+      this.onFrame(decodeRest(rest));
+    }
+  }
+}
+
+function takeStdout() {
+  const stdout = process.stdout;
+  const write = stdout.write.bind(stdout);
+  const stderr = process.stderr;
+  stdout.write = function strayWrite(chunk, encoding, cb) {
+    stderr.write('[stray stdout] ');
+    return stderr.write(chunk, encoding, cb);
+  };
+  return write;
+}
+
+function errorInfo(err) {
+  if (err !== null && typeof err === 'object') {
+    return {
+      name: String(err.name || 'Error'),
+      message: String(err.message || ''),
+      stack: String(err.stack || ''),
+    };
+  }
+  return { name: 'Error', message: String(err), stack: '' };
+}
+
+function resultFrame(id, res, maxFrameBytes) {
+  const segments = [];
+  const events = res.events || [];
+  const objects = res.objects || [];
+  for (const e of events) segments.push(Buffer.from(e, 'utf8'));
+  for (const o of objects) segments.push(Buffer.from(o, 'utf8'));
+  const hasReturned = res.returned !== null && res.returned !== undefined;
+  if (hasReturned) segments.push(Buffer.from(res.returned, 'utf8'));
+  const header = {
+    t: 'result',
+    id,
+    outcome: res.outcome,
+    logs: res.logs || [],
+    logs_truncated: Boolean(res.logs_truncated),
+    requests: res.requests || [],
+    duration_ms: res.duration_ms || 0,
+    n_events: events.length,
+    n_objects: objects.length,
+    has_returned: hasReturned,
+  };
+  if (res.error) header.error = res.error;
+  if (res.batch) {
+    header.batch = res.batch.map((b) => {
+      const has = b.returned !== null && b.returned !== undefined;
+      if (has) segments.push(Buffer.from(b.returned, 'utf8'));
+      return { outcome: b.outcome, status: b.status, error_message: b.error_message || '', has_returned: has };
+    });
+  }
+  const frame = encodeFrame(header, segments);
+  if (frame.length <= maxFrameBytes) return frame;
+  return encodeFrame(
+    {
+      t: 'result',
+      id,
+      outcome: 'ERROR',
+      error: {
+        name: 'ResultTooLarge',
+        message: `the result (${frame.length} bytes) exceeds the frame cap of ${maxFrameBytes} bytes`,
+        stack: '',
+      },
+      logs: header.logs,
+      logs_truncated: header.logs_truncated,
+      requests: header.requests,
+      duration_ms: header.duration_ms,
+      n_events: 0,
+      n_objects: 0,
+      has_returned: false,
+    },
+    [],
+  );
+}
+
+function main({ sandbox, argv = process.argv.slice(2) }) {
+  const { maxFrameBytes } = parseArgs(argv);
+  const writeOut = takeStdout();
+  const send = (header, segments = []) => writeOut(encodeFrame(header, segments));
+  const stray = (line) => send({ t: 'log', line: String(line) });
+  let loaded = null; // Promise of the sandbox's function, set by the one `load`.
+
+  function fatal(message) {
+    process.stderr.write(`fnbox worker: ${message}\n`);
+    process.exit(70);
+  }
+
+  async function onLoad(id, header, segments) {
+    if (loaded !== null) {
+      send({ t: 'ready', id, error: { name: 'WorkerError', message: 'already loaded', stack: '' } });
+      return;
+    }
+    const code = segments.length ? segments[0].toString('utf8') : '';
+    loaded = sandbox.load({
+      type: header.type,
+      code,
+      filename: header.filename || 'function.js',
+      options: header.limits || {},
+      onStrayLog: stray,
+    });
+    try {
+      await loaded;
+      send({ t: 'ready', id });
+    } catch (err) {
+      const error = errorInfo(err);
+      if (err && typeof err === 'object') {
+        if (Number.isInteger(err.line)) error.line = err.line;
+        if (Number.isInteger(err.column)) error.column = err.column;
+      }
+      send({ t: 'ready', id, error });
+    }
+  }
+
+  async function onInvoke(id, header, segments) {
+    let res;
+    try {
+      if (loaded === null) throw Object.assign(new Error('no function loaded'), { name: 'WorkerError' });
+      const fn = await loaded;
+      res = await fn.invoke(header.kind, segments, header.trace || {});
+    } catch (err) {
+      res = { outcome: 'ERROR', error: errorInfo(err), logs: [], requests: [], duration_ms: 0 };
+    }
+    writeOut(resultFrame(id, res, maxFrameBytes));
+  }
+
+  function onFrame({ header, segments }) {
+    const id = header.id;
+    switch (header.t) {
+      case 'invoke':
+        onInvoke(id, header, segments).catch((err) => fatal(`invoke: ${err && err.stack}`));
+        break;
+      case 'load':
+        onLoad(id, header, segments).catch((err) => fatal(`load: ${err && err.stack}`));
+        break;
+      case 'check': {
+        const code = segments.length ? segments[0].toString('utf8') : '';
+        let error = null;
+        try {
+          error = sandbox.check(code);
+        } catch (err) {
+          error = { name: 'InternalError', message: String(err && err.message), line: 0, column: 0 };
+        }
+        send({ t: 'checked', id, error: error || null });
+        break;
+      }
+      case 'ping':
+        send({ t: 'pong', id });
+        break;
+      case 'cancel':
+        break; // User code cannot be interrupted; the parent kills the process if it must.
+      default:
+        fatal(`unknown frame type ${JSON.stringify(header.t)}`);
+    }
+  }
+
+  const reader = new FrameReader(maxFrameBytes, onFrame);
+  process.stdin.on('data', (chunk) => {
+    try {
+      reader.push(chunk);
+    } catch (err) {
+      fatal(`bad input stream: ${err && err.message}`);
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
+  process.on('unhandledRejection', (reason) => {
+    const e = errorInfo(reason);
+    stray(`Unhandled promise rejection: ${e.name}: ${e.message}`);
+  });
+  send({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid });
+}
+
+module.exports = { main, encodeFrame, decodeRest, FrameReader, PROTOCOL_VERSION };
+
+if (require.main === module) {
+  main({ sandbox: require('./runtime/sandbox.js') });
+}

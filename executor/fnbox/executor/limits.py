@@ -1,0 +1,286 @@
+"""OS limits for workers: cgroup detection (v1 or v2, per controller), per-worker memory and
+pids cgroups, and rlimits applied in ``preexec_fn``.
+
+Nothing is assumed: ``detect_host_limits`` reads /proc/self/mountinfo and /proc/self/cgroup,
+then proves each controller works by creating a probe cgroup and reading a limit back. What
+the host does not allow is left out and reported in ``HostLimits.notes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import resource
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupController:
+    """One usable controller: where this pool's own cgroups live."""
+
+    name: str
+    version: int
+    base: Path
+
+
+@dataclass(slots=True)
+class HostLimits:
+    """What the host lets the executor enforce, as detected at start."""
+
+    memory: CgroupController | None = None
+    pids: CgroupController | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, str]:
+        def one(c: CgroupController | None) -> str:
+            return f"cgroup v{c.version} at {c.base}" if c else "unavailable"
+
+        return {"memory": one(self.memory), "pids": one(self.pids), "notes": "; ".join(self.notes)}
+
+    def remove(self) -> None:
+        """Remove this pool's base cgroups (they must be empty)."""
+        for c in {c.base: c for c in (self.memory, self.pids) if c}.values():
+            _rmdir_quiet(c.base)
+
+
+@dataclass(frozen=True, slots=True)
+class _Mount:
+    fstype: str
+    root: str
+    mountpoint: str
+    options: frozenset[str]
+
+
+def _mounts() -> list[_Mount]:
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 3:
+            continue
+        opts = frozenset(rfields[2].split(","))
+        mounts.append(_Mount(rfields[0], fields[3], fields[4], opts))
+    return mounts
+
+
+def _own_cgroups() -> dict[str, str]:
+    """controller → own path; the v2 path under key ''."""
+    own: dict[str, str] = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            own[c] = path
+    return own
+
+
+def _join(mount: _Mount, path: str) -> Path | None:
+    root = mount.root.rstrip("/")
+    if root and not (path == root or path.startswith(root + "/")):
+        return None
+    return Path(mount.mountpoint) / path[len(root) :].lstrip("/")
+
+
+def _probe(controller: str, version: int, base: Path, created: set[Path]) -> bool:
+    """Create a child cgroup under ``base``, set a limit, read it back, remove it."""
+    limit_file = {
+        ("memory", 1): "memory.limit_in_bytes",
+        ("memory", 2): "memory.max",
+        ("pids", 1): "pids.max",
+        ("pids", 2): "pids.max",
+    }[(controller, version)]
+    value = str(64 * MIB) if controller == "memory" else "16"
+    if version == 2:
+        # A v2 child only gets the controllers its parent enables for its subtree; this fails
+        # (EBUSY) when our own cgroup holds processes, the "no internal processes" rule.
+        (base.parent / "cgroup.subtree_control").write_text(f"+{controller}")
+    if not base.exists():
+        base.mkdir()
+        created.add(base)
+    if version == 2:
+        (base / "cgroup.subtree_control").write_text(f"+{controller}")
+    probe = base / f"probe-{secrets.token_hex(3)}"
+    probe.mkdir()
+    try:
+        (probe / limit_file).write_text(value)
+        return (probe / limit_file).read_text().strip() == value
+    finally:
+        probe.rmdir()
+
+
+def detect_host_limits(mode: str) -> HostLimits:
+    """Find usable memory and pids cgroups (``mode`` is ExecutorSettings.use_cgroups)."""
+    host = HostLimits()
+    if mode == "off":
+        host.notes.append("cgroups disabled by settings")
+        return host
+    try:
+        mounts, own = _mounts(), _own_cgroups()
+    except OSError as exc:
+        host.notes.append(f"cannot read /proc: {exc}")
+        return host
+    name = f"fnbox-{os.getpid()}-{secrets.token_hex(3)}"
+    created: set[Path] = set()
+    for controller in ("memory", "pids"):
+        found: CgroupController | None = None
+        v1 = next((m for m in mounts if m.fstype == "cgroup" and controller in m.options), None)
+        v2 = next((m for m in mounts if m.fstype == "cgroup2"), None)
+        candidates: list[tuple[int, _Mount, str]] = []
+        if v1 and controller in own:
+            candidates.append((1, v1, own[controller]))
+        if v2 and "" in own:
+            candidates.append((2, v2, own[""]))
+        for version, mount, path in candidates:
+            parent = _join(mount, path)
+            if parent is None:
+                continue
+            if version == 2:
+                avail = parent / "cgroup.controllers"
+                if not avail.exists() or controller not in avail.read_text().split():
+                    host.notes.append(f"{controller}: not in cgroup v2 controllers of {parent}")
+                    continue
+            base = parent / name
+            try:
+                if _probe(controller, version, base, created):
+                    found = CgroupController(controller, version, base)
+                    break
+                host.notes.append(f"{controller}: cgroup v{version} limit did not stick")
+            except OSError as exc:
+                host.notes.append(f"{controller}: cgroup v{version} at {parent}: {exc.strerror}")
+        if found is None and not candidates:
+            host.notes.append(f"{controller}: no cgroup hierarchy")
+        setattr(host, controller, found)
+    in_use = {c.base for c in (host.memory, host.pids) if c}
+    for base in created - in_use:
+        _rmdir_quiet(base)
+    return host
+
+
+def _rmdir_quiet(path: Path) -> bool:
+    try:
+        path.rmdir()
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        log.warning("cannot remove cgroup %s: %s", path, exc.strerror)
+        return False
+
+
+class WorkerCgroup:
+    """The memory and pids cgroups of one worker (v1: one folder per controller)."""
+
+    def __init__(self, host: HostLimits, name: str) -> None:
+        self.host = host
+        self.dirs: dict[str, Path] = {}
+        for c in (host.memory, host.pids):
+            if c is not None:
+                self.dirs[c.name] = c.base / name
+
+    def create(self, *, memory_mib: int, pids_max: int) -> None:
+        for path in set(self.dirs.values()):
+            path.mkdir(exist_ok=True)
+        if "pids" in self.dirs:
+            (self.dirs["pids"] / "pids.max").write_text(str(pids_max))
+        if "memory" in self.dirs:
+            if self.host.memory and self.host.memory.version == 2:
+                with contextlib.suppress(OSError):
+                    (self.dirs["memory"] / "memory.swap.max").write_text("0")
+            if not self.set_memory(memory_mib):
+                raise OSError(errno.EINVAL, f"cannot set memory limit {memory_mib} MiB")
+
+    @property
+    def procs_files(self) -> tuple[str, ...]:
+        return tuple(str(p / "cgroup.procs") for p in sorted(set(self.dirs.values())))
+
+    def set_memory(self, mib: int) -> bool:
+        """Set the memory (and, on v1, memory+swap) limit; False when the kernel refuses."""
+        path = self.dirs.get("memory")
+        if path is None or self.host.memory is None:
+            return False
+        value = str(mib * MIB)
+        if self.host.memory.version == 2:
+            return _write(path / "memory.max", value)
+        files = [path / "memory.limit_in_bytes"]
+        if (path / "memory.memsw.limit_in_bytes").exists():
+            files.append(path / "memory.memsw.limit_in_bytes")
+        # memsw must stay >= memory: lower memory first, raise memsw first.
+        if all(_write(f, value) for f in files):
+            return True
+        return all(_write(f, value) for f in reversed(files))
+
+    def memory_usage(self) -> int | None:
+        path = self.dirs.get("memory")
+        if path is None or self.host.memory is None:
+            return None
+        name = "memory.current" if self.host.memory.version == 2 else "memory.usage_in_bytes"
+        try:
+            return int((path / name).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def oom_kills(self) -> int:
+        path = self.dirs.get("memory")
+        if path is None or self.host.memory is None:
+            return 0
+        name = "memory.events" if self.host.memory.version == 2 else "memory.oom_control"
+        try:
+            for line in (path / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> bool:
+        return all(_rmdir_quiet(p) for p in set(self.dirs.values()))
+
+
+def _write(path: Path, value: str) -> bool:
+    try:
+        path.write_text(value)
+        return True
+    except OSError:
+        return False
+
+
+def make_preexec(
+    *, procs_files: tuple[str, ...], nofile: int, address_space_mib: int | None
+) -> Callable[[], None]:
+    """The function run in the child between fork and exec.
+
+    It must not log, import or take locks (other threads may have held them at fork): it only
+    makes syscalls with values computed here in the parent.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    nofile = nofile if hard == resource.RLIM_INFINITY else min(nofile, hard)
+    as_bytes = address_space_mib * MIB if address_space_mib else None
+    setrlimit, rl_nofile, rl_core, rl_as = (
+        resource.setrlimit,
+        resource.RLIMIT_NOFILE,
+        resource.RLIMIT_CORE,
+        resource.RLIMIT_AS,
+    )
+
+    def preexec() -> None:
+        pid = str(os.getpid()).encode()
+        for procs in procs_files:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, pid)
+            finally:
+                os.close(fd)
+        setrlimit(rl_nofile, (nofile, nofile))
+        setrlimit(rl_core, (0, 0))
+        if as_bytes is not None:
+            setrlimit(rl_as, (as_bytes, as_bytes))
+
+    return preexec

@@ -1,0 +1,144 @@
+"""Translation between the executor's plain data (types.py) and protocol frames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fnbox.executor.codec import Frame
+from fnbox.executor.errors import ProtocolError
+from fnbox.executor.policy import FunctionLimits
+from fnbox.executor.settings import ExecutorSettings
+from fnbox.executor.types import (
+    EventResult,
+    FunctionSpec,
+    Invocation,
+    InvocationResult,
+    OutboundRequest,
+    Outcome,
+    SyntaxProblem,
+    UserError,
+)
+
+# Room for the invoke frame's own header next to the segments.
+HEADER_ALLOWANCE = 4096
+
+
+def load_frame(
+    spec: FunctionSpec, limits: FunctionLimits, settings: ExecutorSettings
+) -> tuple[dict[str, Any], list[bytes]]:
+    header = {
+        "t": "load",
+        "type": str(spec.type),
+        "filename": "function.js",
+        "limits": {
+            "timeout_ms": round(limits.timeout_s * 1000),
+            "memory_mib": limits.memory_mib,
+            "heap_mib": settings.heap_mib,
+            "network": spec.network,
+            "egress_allow": list(settings.egress_allow),
+            "egress_proxy": settings.egress_proxy,
+            "max_log_bytes": settings.max_log_bytes,
+            "max_events": settings.max_events,
+            "max_result_bytes": settings.max_result_bytes,
+            "max_frame_bytes": settings.max_frame_bytes,
+        },
+    }
+    return header, [spec.code.encode()]
+
+
+def invoke_segments(invocation: Invocation) -> list[bytes]:
+    if invocation.kind == "request":
+        req = invocation.request
+        if req is None:
+            raise ValueError("a 'request' invocation needs Invocation.request")
+        meta = orjson.dumps({"method": req.method, "url": req.url, "headers": req.headers})
+        return [meta, req.body, invocation.settings]
+    return [invocation.payload, invocation.settings]
+
+
+def user_error(raw: Any) -> UserError | None:
+    if not isinstance(raw, dict):
+        return None
+    return UserError(
+        name=str(raw.get("name", "Error")),
+        message=str(raw.get("message", "")),
+        stack=str(raw.get("stack", "")),
+    )
+
+
+def syntax_problem(raw: Any) -> SyntaxProblem | None:
+    if not isinstance(raw, dict):
+        return None
+    return SyntaxProblem(
+        message=str(raw.get("message", "")),
+        line=int(raw.get("line") or 0),
+        column=int(raw.get("column") or 0),
+    )
+
+
+def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
+    """Turn a ``result`` frame into an InvocationResult; segments stay opaque bytes."""
+    h = frame.header
+    try:
+        outcome = Outcome(h["outcome"])
+        n_events, n_objects = int(h.get("n_events", 0)), int(h.get("n_objects", 0))
+        segments = frame.segments
+        pos = n_events + n_objects
+        returned = None
+        if h.get("has_returned"):
+            returned = segments[pos]
+            pos += 1
+        batch = []
+        for entry in h.get("batch") or []:
+            entry_returned = None
+            if entry.get("has_returned"):
+                entry_returned = segments[pos]
+                pos += 1
+            batch.append(
+                EventResult(
+                    outcome=Outcome(entry["outcome"]),
+                    status=int(entry.get("status", 0)),
+                    error_message=str(entry.get("error_message", "")),
+                    returned=entry_returned,
+                )
+            )
+        if pos != len(segments):
+            raise ProtocolError(f"result announces {pos} segments but carries {len(segments)}")
+        requests = [
+            OutboundRequest(
+                method=str(r.get("method", "")),
+                url=str(r.get("url", "")),
+                status=int(r.get("status") or 0),
+                duration_ms=float(r.get("duration_ms") or 0),
+                error=str(r.get("error") or ""),
+            )
+            for r in h.get("requests") or []
+        ]
+        return InvocationResult(
+            outcome=outcome,
+            events=segments[:n_events],
+            objects=segments[n_events : n_events + n_objects],
+            returned=returned,
+            batch=batch,
+            error=user_error(h.get("error")),
+            logs=[str(line) for line in h.get("logs") or []],
+            logs_truncated=bool(h.get("logs_truncated")),
+            requests=requests,
+            duration_ms=float(h.get("duration_ms") or 0),
+            worker_pid=worker_pid,
+        )
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise ProtocolError(f"malformed result frame: {exc!r}") from exc
+
+
+def timeout_result(limits: FunctionLimits, worker_pid: int, elapsed_ms: float) -> InvocationResult:
+    limit_ms = round(limits.timeout_s * 1000)
+    return InvocationResult(
+        outcome=Outcome.TIMEOUT,
+        error=UserError(
+            name="TimeoutError", message=f"Function execution exceeded the {limit_ms} ms limit"
+        ),
+        duration_ms=elapsed_ms,
+        worker_pid=worker_pid,
+    )

@@ -1,0 +1,185 @@
+"""Supervision policy, kept apart from the process mechanism (as gunicorn and jupyter_client do).
+
+Everything here is pure: it takes times and numbers, never touches a process. The pool asks
+these objects *whether/which/how much*; it alone decides *how*.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from fnbox.executor.settings import ExecutorSettings
+from fnbox.executor.types import FunctionSpec
+
+
+class WorkerView(Protocol):
+    """What policy may know about a worker."""
+
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def last_used(self) -> float: ...
+    @property
+    def memory_bytes(self) -> int: ...
+
+
+W = TypeVar("W", bound=WorkerView)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionLimits:
+    """A function's effective limits after clamping to the settings' maxima."""
+
+    timeout_s: float
+    memory_mib: int
+
+
+def function_limits(spec: FunctionSpec, settings: ExecutorSettings) -> FunctionLimits:
+    timeout_ms = spec.timeout_s * 1000 if spec.timeout_s > 0 else settings.default_timeout_ms
+    timeout_ms = min(max(timeout_ms, 1.0), float(settings.max_timeout_ms))
+    memory = spec.memory_mib if spec.memory_mib > 0 else settings.memory_mib
+    memory = min(max(memory, 32), settings.max_memory_mib)
+    return FunctionLimits(timeout_s=timeout_ms / 1000, memory_mib=memory)
+
+
+class CrashLoopGuard:
+    """Counts crashes per function; too many in a window puts the function in cool-down."""
+
+    def __init__(self, *, max_crashes: int, window_s: float, cooldown_s: float) -> None:
+        self.max_crashes = max_crashes
+        self.window_s = window_s
+        self.cooldown_s = cooldown_s
+        self._crashes: dict[str, deque[float]] = {}
+        self._blocked_until: dict[str, float] = {}
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> CrashLoopGuard:
+        return cls(
+            max_crashes=settings.crash_loop_max_crashes,
+            window_s=settings.crash_loop_window_s,
+            cooldown_s=settings.crash_loop_cooldown_s,
+        )
+
+    def record_crash(self, key: str, now: float) -> bool:
+        """Note one crash; True when this crash starts a cool-down."""
+        times = self._crashes.setdefault(key, deque())
+        times.append(now)
+        while times and times[0] < now - self.window_s:
+            times.popleft()
+        if len(times) >= self.max_crashes:
+            self._blocked_until[key] = now + self.cooldown_s
+            times.clear()
+            return True
+        return False
+
+    def retry_after(self, key: str, now: float) -> float | None:
+        """Seconds until ``key`` may run again, or None when it is not blocked."""
+        until = self._blocked_until.get(key)
+        if until is None:
+            return None
+        if now >= until:
+            del self._blocked_until[key]
+            return None
+        return until - now
+
+    def blocked(self, now: float) -> list[str]:
+        return [k for k, until in self._blocked_until.items() if until > now]
+
+    def forget(self, key: str) -> None:
+        self._crashes.pop(key, None)
+
+
+class SpawnBackoff:
+    """Exponential pause between failed spawns of generic workers, reset by a success."""
+
+    def __init__(self, *, base_s: float = 0.1, max_s: float = 30.0) -> None:
+        self.base_s = base_s
+        self.max_s = max_s
+        self.failures = 0
+        self._not_before = 0.0
+
+    def failed(self, now: float) -> None:
+        self.failures += 1
+        self._not_before = now + min(self.max_s, self.base_s * 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self._not_before = 0.0
+
+    def may_spawn(self, now: float) -> bool:
+        return now >= self._not_before
+
+
+class EvictionPolicy:
+    """Which idle specialised workers to stop: too idle, or over the memory budget (LRU)."""
+
+    def __init__(self, *, idle_evict_s: float, memory_budget_bytes: int) -> None:
+        self.idle_evict_s = idle_evict_s
+        self.memory_budget_bytes = memory_budget_bytes
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> EvictionPolicy:
+        return cls(
+            idle_evict_s=settings.idle_evict_s,
+            memory_budget_bytes=settings.memory_budget_mib * 1024 * 1024,
+        )
+
+    def victims(
+        self, workers: Iterable[W], *, now: float, total_memory: int
+    ) -> list[tuple[W, str]]:
+        """Idle workers to stop, each with the reason ("idle" or "memory_budget")."""
+        idle = sorted((w for w in workers if w.in_flight == 0), key=lambda w: w.last_used)
+        chosen: list[tuple[W, str]] = []
+        for w in idle:
+            if now - w.last_used >= self.idle_evict_s:
+                chosen.append((w, "idle"))
+                total_memory -= w.memory_bytes
+        for w in idle:
+            if total_memory <= self.memory_budget_bytes:
+                break
+            if any(w is c for c, _ in chosen):
+                continue
+            chosen.append((w, "memory_budget"))
+            total_memory -= w.memory_bytes
+        return chosen
+
+    @staticmethod
+    def lru_idle(workers: Iterable[W]) -> W | None:
+        """The least recently used idle worker, to make room for another function."""
+        idle = [w for w in workers if w.in_flight == 0]
+        return min(idle, key=lambda w: w.last_used) if idle else None
+
+
+class ScalingPolicy:
+    """Which of a function's workers takes a call, and when to add one."""
+
+    def __init__(self, *, max_in_flight: int, scale_up_in_flight: int, max_per_function: int):
+        self.max_in_flight = max_in_flight
+        self.scale_up_in_flight = min(scale_up_in_flight, max_in_flight)
+        self.max_per_function = max_per_function
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> ScalingPolicy:
+        return cls(
+            max_in_flight=settings.max_in_flight_per_worker,
+            scale_up_in_flight=settings.scale_up_in_flight,
+            max_per_function=settings.max_workers_per_function,
+        )
+
+    def pick(self, workers: Sequence[W]) -> W | None:
+        """The least busy worker with a free slot, or None when all are full."""
+        best = min(workers, key=lambda w: w.in_flight, default=None)
+        if best is None or best.in_flight >= self.max_in_flight:
+            return None
+        return best
+
+    def wants_more(self, workers: Sequence[WorkerView], starting: int) -> bool:
+        """True when the function should get one more worker (if the pool has room)."""
+        if len(workers) + starting >= self.max_per_function:
+            return False
+        if not workers:
+            return starting == 0
+        return starting == 0 and min(w.in_flight for w in workers) >= self.scale_up_in_flight

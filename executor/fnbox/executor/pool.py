@@ -1,0 +1,448 @@
+"""The supervised worker pool: dispatch, deadlines, specialisation, eviction, respawn.
+
+Blunt verbs, gunicorn style: ``_spawn`` a worker, ``_specialise`` one for a function,
+``_evict`` idle ones, ``_refill`` the warm pool, ``_reaped`` when one is gone. Policy objects
+(policy.py) decide when; this module only carries it out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from fnbox.executor.errors import (
+    CrashLoop,
+    ExecutorClosed,
+    ExecutorError,
+    PayloadTooLarge,
+    PoolOverloaded,
+    ProtocolError,
+    WorkerCrashed,
+)
+from fnbox.executor.limits import HostLimits, detect_host_limits
+from fnbox.executor.messages import (
+    HEADER_ALLOWANCE,
+    decode_result,
+    invoke_segments,
+    load_frame,
+    syntax_problem,
+    timeout_result,
+    user_error,
+)
+from fnbox.executor.policy import (
+    CrashLoopGuard,
+    EvictionPolicy,
+    FunctionLimits,
+    ScalingPolicy,
+    SpawnBackoff,
+    function_limits,
+)
+from fnbox.executor.process import WorkerProcess, WorkerState
+from fnbox.executor.settings import ExecutorSettings
+from fnbox.executor.types import (
+    FunctionSpec,
+    Invocation,
+    InvocationResult,
+    Outcome,
+    PoolStats,
+    SyntaxProblem,
+    UserError,
+)
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("fnbox.executor")
+_propagator = TraceContextTextMapPropagator()
+# Deaths that count towards a function's crash loop (timeouts and evictions do not).
+CRASH_REASONS = frozenset({"crashed", "oom", "protocol", "frame_too_large"})
+LOAD_ERROR_TTL_S = 10.0
+
+
+class _LoadFailed(Exception):
+    def __init__(self, result: InvocationResult) -> None:
+        self.result = result
+
+
+@dataclass(eq=False)
+class _Function:
+    """The workers specialised for one FunctionSpec.key, and the calls waiting for them."""
+
+    key: str
+    workers: list[WorkerProcess] = field(default_factory=list)
+    starting: int = 0
+    waiting: int = 0
+    load_failure: tuple[InvocationResult, float] | None = None
+    failure: ExecutorError | None = None
+    failures: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class WorkerPool:
+    """A pool of sandboxed Node workers; one worker only ever serves one function version."""
+
+    def __init__(self, settings: ExecutorSettings) -> None:
+        self.settings = settings
+        self.host = HostLimits()
+        self._crash_guard = CrashLoopGuard.from_settings(settings)
+        self._eviction = EvictionPolicy.from_settings(settings)
+        self._scaling = ScalingPolicy.from_settings(settings)
+        self._backoff = SpawnBackoff(max_s=settings.spawn_backoff_max_s)
+        self._workers: set[WorkerProcess] = set()
+        self._generic: list[WorkerProcess] = []
+        self._generic_starting = 0
+        self._functions: dict[str, _Function] = {}
+        self._checker: WorkerProcess | None = None
+        self._checker_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._kills: Counter[str] = Counter()
+        self._spawned = 0
+        self._active = 0
+        self._drained = asyncio.Event()
+        self._closed = False
+        self._maintainer: asyncio.Task[None] | None = None
+
+    # -- public API ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Detect the host's limits and pre-start the warm pool and the syntax checker."""
+        self.host = await asyncio.to_thread(detect_host_limits, self.settings.use_cgroups)
+        log.info("executor limits: %s", self.host.summary())
+        if self.settings.use_cgroups == "require" and not (self.host.memory and self.host.pids):
+            raise ExecutorError(f"cgroups required but unavailable: {self.host.summary()}")
+        warm = [self._spawn(self.settings.memory_mib) for _ in range(self.settings.warm_workers)]
+        self._generic_starting += len(warm)
+        results = await asyncio.gather(*warm, return_exceptions=True)
+        self._generic_starting -= len(warm)
+        for r in results:
+            if isinstance(r, BaseException):
+                await self.close()
+                raise r
+            self._generic.append(r)
+        self._maintainer = asyncio.create_task(self._maintain(), name="executor-maintenance")
+
+    async def invoke(self, spec: FunctionSpec, invocation: Invocation) -> InvocationResult:
+        """Run one invocation of ``spec``; a user's exception is a result, not an error.
+
+        Raises WorkerCrashed, PoolOverloaded, CrashLoop, ExecutorClosed or PayloadTooLarge.
+        """
+        if self._closed:
+            raise ExecutorClosed("the executor is shutting down")
+        limits = function_limits(spec, self.settings)
+        segments = invoke_segments(invocation)
+        size = sum(map(len, segments)) + HEADER_ALLOWANCE
+        if size > self.settings.max_frame_bytes:
+            raise PayloadTooLarge(f"invocation of ~{size} bytes exceeds the frame cap")
+        self._active += 1
+        try:
+            with tracer.start_as_current_span(
+                "executor.invoke", attributes={"fnbox.function.key": spec.key}
+            ) as span:
+                result = await self._invoke(spec, invocation, limits, segments, span)
+                span.set_attribute("fnbox.worker.pid", result.worker_pid)
+                span.set_attribute("fnbox.outcome", str(result.outcome))
+                return result
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._drained.set()
+
+    async def check_syntax(self, code: str) -> SyntaxProblem | None:
+        """Compile ``code`` (running nothing) in a worker that never loads user code."""
+        if self._closed:
+            raise ExecutorClosed("the executor is shutting down")
+        checker = await self._get_checker()
+        try:
+            async with asyncio.timeout(self.settings.load_timeout_ms / 1000):
+                frame = await checker.call({"t": "check"}, [code.encode()])
+        except TimeoutError:
+            checker.kill("timeout")
+            raise WorkerCrashed("the syntax check timed out") from None
+        return syntax_problem(frame.header.get("error"))
+
+    def stats(self) -> PoolStats:
+        live = [w for w in self._workers if w.alive]
+        by_key = Counter(w.key for w in live if w.key is not None)
+        return PoolStats(
+            workers_total=len(live),
+            workers_busy=sum(1 for w in live if w.in_flight),
+            workers_warm=sum(1 for w in self._generic if w.alive),
+            in_flight=sum(w.in_flight for w in live),
+            by_key=dict(by_key),
+            kills=dict(self._kills),
+            crash_looping=self._crash_guard.blocked(time.monotonic()),
+            spawned=self._spawned,
+            host_limits=self.host.summary(),
+        )
+
+    async def close(self, grace_s: float | None = None) -> None:
+        """Stop accepting calls, let in-flight ones finish up to the grace, stop every worker."""
+        self._closed = True
+        for fn in self._functions.values():
+            fn.notify()
+        if self._maintainer is not None:
+            self._maintainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintainer
+        grace = self.settings.close_grace_s if grace_s is None else grace_s
+        if self._active:
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self._drained.wait()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.settings.handshake_timeout_s)
+        closed = ExecutorClosed("the executor closed while the call was running")
+        await asyncio.gather(*(w.stop("closed", closed) for w in list(self._workers)))
+        await asyncio.to_thread(self.host.remove)
+
+    # -- dispatch ------------------------------------------------------------------------
+    async def _invoke(
+        self,
+        spec: FunctionSpec,
+        invocation: Invocation,
+        limits: FunctionLimits,
+        segments: list[bytes],
+        span: trace.Span,
+    ) -> InvocationResult:
+        try:
+            async with asyncio.timeout(limits.timeout_s):
+                worker = await self._acquire(spec, limits)
+        except _LoadFailed as failed:
+            return failed.result
+        except TimeoutError:
+            raise PoolOverloaded(f"no worker for {spec.key} within {limits.timeout_s}s") from None
+        carrier = dict(invocation.trace)
+        _propagator.inject(carrier)
+        header = {"t": "invoke", "kind": invocation.kind, "trace": carrier}
+        span.set_attribute("fnbox.worker.pid", worker.pid)
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(limits.timeout_s):
+                frame = await worker.call(header, segments)
+        except TimeoutError:
+            worker.kill("timeout")
+            return timeout_result(limits, worker.pid, (time.perf_counter() - t0) * 1000)
+        finally:
+            fn = self._functions.get(spec.key)
+            if fn is not None and fn.waiting:
+                fn.notify()  # A slot is free (or the worker is gone).
+        try:
+            return decode_result(frame, worker.pid)
+        except ProtocolError as exc:
+            worker.kill("protocol")
+            raise WorkerCrashed(f"worker {worker.pid} sent a bad result: {exc}") from exc
+
+    async def _acquire(self, spec: FunctionSpec, limits: FunctionLimits) -> WorkerProcess:
+        fn = self._functions.get(spec.key)
+        if fn is None:
+            fn = self._functions[spec.key] = _Function(spec.key)
+        if fn.waiting >= self.settings.max_queued_per_function:
+            raise PoolOverloaded(f"too many calls waiting for {spec.key}")
+        fn.waiting += 1
+        seen_failures = fn.failures
+        try:
+            while True:
+                if self._closed:
+                    raise ExecutorClosed("the executor is shutting down")
+                retry_after = self._crash_guard.retry_after(spec.key, time.monotonic())
+                if retry_after is not None:
+                    raise CrashLoop(
+                        f"workers of {spec.key} keep crashing; refused for {retry_after:.0f}s",
+                        key=spec.key,
+                        retry_after_s=retry_after,
+                    )
+                if fn.load_failure is not None:
+                    result, expires = fn.load_failure
+                    if time.monotonic() < expires:
+                        raise _LoadFailed(result)
+                    fn.load_failure = None
+                if fn.failures > seen_failures and fn.failure is not None:
+                    raise fn.failure
+                fn.workers = [w for w in fn.workers if w.alive]
+                ready = [w for w in fn.workers if w.state is WorkerState.READY]
+                if self._scaling.wants_more(fn.workers, fn.starting) and self._has_room(fn):
+                    fn.starting += 1
+                    self._background(self._specialise(fn, spec, limits))
+                worker = self._scaling.pick(ready)
+                if worker is not None:
+                    return worker
+                if fn.workers or fn.starting:
+                    await fn.changed.wait()
+                else:
+                    # No room in the pool: re-check when another function's worker frees up.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.05):
+                            await fn.changed.wait()
+        finally:
+            fn.waiting -= 1
+
+    def _has_room(self, fn: _Function) -> bool:
+        """True when ``fn`` may get a worker: a warm one, a free slot, or an idle victim."""
+        if any(w.alive for w in self._generic):
+            return True
+        if self._live_count() < self.settings.max_workers:
+            return True
+        others = [w for w in self._workers if w.key not in (None, fn.key) and w.alive]
+        victim = self._eviction.lru_idle(others)
+        if victim is None:
+            return False
+        self._background(victim.stop("lru"))
+        return True
+
+    async def _specialise(self, fn: _Function, spec: FunctionSpec, limits: FunctionLimits) -> None:
+        """Turn a warm generic worker (or a new one) into a worker of ``spec``."""
+        worker: WorkerProcess | None = None
+        try:
+            worker = self._take_generic(limits.memory_mib)
+            if worker is None:
+                worker = await self._spawn(limits.memory_mib)
+            else:
+                self._background(self._refill())
+            worker.key = spec.key
+            worker.state = WorkerState.LOADING
+            fn.workers.append(worker)
+            header, segments = load_frame(spec, limits, self.settings)
+            try:
+                async with asyncio.timeout(self.settings.load_timeout_ms / 1000):
+                    ready = await worker.call(header, segments)
+            except TimeoutError:
+                worker.kill("timeout")
+                self._load_failed(fn, worker, Outcome.TIMEOUT, "TimeoutError", "loading timed out")
+                return
+            error = user_error(ready.header.get("error"))
+            if error is not None:
+                result = InvocationResult(Outcome.ERROR, error=error, worker_pid=worker.pid)
+                fn.load_failure = (result, time.monotonic() + LOAD_ERROR_TTL_S)
+                self._background(worker.stop("load_failed"))
+                return
+            if worker.alive:
+                worker.state = WorkerState.READY
+        except ExecutorError as exc:
+            log.warning("cannot start a worker for %s: %s", spec.key, exc)
+            fn.failure, fn.failures = exc, fn.failures + 1
+        finally:
+            fn.starting -= 1
+            fn.notify()
+
+    def _load_failed(
+        self, fn: _Function, worker: WorkerProcess, outcome: Outcome, name: str, what: str
+    ) -> None:
+        limit = self.settings.load_timeout_ms
+        error = UserError(name=name, message=f"{what} after {limit} ms")
+        result = InvocationResult(outcome, error=error, duration_ms=limit, worker_pid=worker.pid)
+        fn.load_failure = (result, time.monotonic() + LOAD_ERROR_TTL_S)
+
+    def _take_generic(self, memory_mib: int) -> WorkerProcess | None:
+        while self._generic:
+            worker = self._generic.pop()
+            if not worker.alive:
+                continue
+            if worker.cgroup.dirs.get("memory") and not worker.cgroup.set_memory(memory_mib):
+                self._background(worker.stop("respecialise"))
+                continue
+            return worker
+        return None
+
+    # -- supervision ---------------------------------------------------------------------
+    async def _spawn(self, memory_mib: int) -> WorkerProcess:
+        worker = WorkerProcess(
+            self.settings, self.host, memory_mib=memory_mib, on_exit=self._reaped
+        )
+        self._workers.add(worker)
+        self._spawned += 1
+        try:
+            await worker.start()
+        except ExecutorError:
+            worker.kill("spawn_failed")
+            raise
+        return worker
+
+    def _live_count(self) -> int:
+        return sum(1 for w in self._workers if w.alive) + self._generic_starting
+
+    async def _refill(self) -> None:
+        """Bring the warm pool back to ``warm_workers`` (with back-off after failures)."""
+        while not self._closed:
+            live = sum(1 for w in self._generic if w.alive) + self._generic_starting
+            full = self._live_count() >= self.settings.max_workers
+            if live >= self.settings.warm_workers or full:
+                return
+            if not self._backoff.may_spawn(time.monotonic()):
+                return
+            self._generic_starting += 1
+            try:
+                worker = await self._spawn(self.settings.memory_mib)
+            except ExecutorError as exc:
+                self._backoff.failed(time.monotonic())
+                failures = self._backoff.failures
+                log.warning("warm worker failed to start (%d in a row): %s", failures, exc)
+                return
+            finally:
+                self._generic_starting -= 1
+            self._backoff.succeeded()
+            if self._closed:
+                await worker.stop("closed")
+                return
+            self._generic.append(worker)
+
+    async def _get_checker(self) -> WorkerProcess:
+        async with self._checker_lock:
+            if self._checker is None or not self._checker.alive:
+                self._checker = None
+                self._checker = await self._spawn(self.settings.memory_mib)
+                self._checker.key = None
+            return self._checker
+
+    def _reaped(self, worker: WorkerProcess) -> None:
+        """A worker's process is gone and reaped: account for it, wake whoever waits."""
+        self._workers.discard(worker)
+        reason = worker.death_reason or "unknown"
+        self._kills[reason] += 1
+        key = worker.key
+        if key is not None:
+            fn = self._functions.get(key)
+            if reason in CRASH_REASONS and self._crash_guard.record_crash(key, time.monotonic()):
+                log.warning(
+                    "function %s is crash-looping (%d crashes in %.0fs): refused for %.0fs",
+                    key,
+                    self._crash_guard.max_crashes,
+                    self._crash_guard.window_s,
+                    self._crash_guard.cooldown_s,
+                )
+            if fn is not None:
+                fn.notify()
+        if not self._closed:
+            self._background(self._refill())
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.maintenance_interval_s)
+            self._evict()
+            await self._refill()
+
+    def _evict(self) -> None:
+        specialised = [w for w in self._workers if w.alive and w.state is WorkerState.READY]
+        total = sum(w.refresh_memory() for w in self._workers if w.alive)
+        for worker, reason in self._eviction.victims(
+            specialised, now=time.monotonic(), total_memory=total
+        ):
+            log.info("evicting worker %s (%s): %s", worker.pid, worker.key, reason)
+            self._background(worker.stop(reason))
+        for key, fn in list(self._functions.items()):
+            if not fn.workers and not fn.waiting and not fn.starting and fn.load_failure is None:
+                del self._functions[key]
+
+    def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

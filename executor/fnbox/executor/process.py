@@ -1,0 +1,334 @@
+"""One Node worker process: spawn with limits, handshake, frames in and out, kill, reap.
+
+Mechanism only: *when* to start, stop or replace a worker is the pool's (and policy's) call.
+A worker that died, timed out or garbled its stream is never trusted again: its stream is
+dropped and its process group SIGKILLed, and every call in flight on it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from fnbox.executor.codec import PREFIX_SIZE, Frame, decode_rest, encode_frame, rest_length
+from fnbox.executor.errors import (
+    ExecutorError,
+    FrameTooLarge,
+    ProtocolError,
+    WorkerCrashed,
+    WorkerStartFailed,
+)
+from fnbox.executor.limits import HostLimits, WorkerCgroup, make_preexec
+from fnbox.executor.settings import JS_DIR, ExecutorSettings
+
+log = logging.getLogger(__name__)
+PROTOCOL_VERSION = 1
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_names = itertools.count(1)
+
+
+class WorkerState(StrEnum):
+    STARTING = "starting"
+    GENERIC = "generic"
+    LOADING = "loading"
+    READY = "ready"
+    DEAD = "dead"
+
+
+def worker_command(settings: ExecutorSettings) -> list[str]:
+    """The worker's argv: permission model on, only the runtime folder readable."""
+    script = settings.worker_script.resolve()
+    readable = sorted({str(JS_DIR), str(script.parent)})
+    return [
+        str(settings.node_path),
+        "--permission",
+        *(f"--allow-fs-read={d}" for d in readable),
+        "--disallow-code-generation-from-strings",
+        f"--max-old-space-size={settings.heap_mib}",
+        "--max-semi-space-size=2",
+        str(script),
+        f"--max-frame-bytes={settings.max_frame_bytes}",
+    ]
+
+
+def worker_env(settings: ExecutorSettings) -> dict[str, str]:
+    """A minimal explicit environment: nothing inherited (no NODE_OPTIONS, no extra CAs)."""
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC", **settings.worker_env}
+
+
+class WorkerProcess:
+    """One child Node process speaking PROTOCOL.md over its stdin/stdout."""
+
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        host: HostLimits,
+        *,
+        memory_mib: int,
+        on_exit: Callable[[WorkerProcess], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = f"w{next(_names)}"
+        self.memory_mib = memory_mib
+        self.cgroup = WorkerCgroup(host, self.name)
+        self._address_space_mib = None if host.memory else settings.rlimit_as_mib
+        self._on_exit = on_exit
+        self.state = WorkerState.STARTING
+        self.key: str | None = None
+        self.pid = 0
+        self.death_reason: str | None = None
+        self.exit_code: int | None = None
+        self.started_at = time.monotonic()
+        self.last_used = self.started_at
+        self.hello_ms = 0.0
+        self._memory = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._pending: dict[int, asyncio.Future[Frame]] = {}
+        self._ids = itertools.count(1)
+        self._hello: asyncio.Future[Frame] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stderr_budget = settings.max_stderr_bytes
+        self.stderr_tail = b""
+        self.exited = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.name} pid={self.pid} {self.state} key={self.key!r}>"
+
+    # -- what policy may read ------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not WorkerState.DEAD
+
+    @property
+    def memory_bytes(self) -> int:
+        return self._memory
+
+    def refresh_memory(self) -> int:
+        """Re-measure memory: the cgroup's charge, else private resident pages."""
+        usage = self.cgroup.memory_usage()
+        if usage is None and self.pid:
+            try:
+                with open(f"/proc/{self.pid}/statm", "rb") as f:
+                    fields = f.read().split()
+                usage = (int(fields[1]) - int(fields[2])) * _PAGE
+            except (OSError, ValueError, IndexError):
+                usage = 0
+        self._memory = usage or 0
+        return self._memory
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Spawn the child with its OS limits and wait for its hello frame."""
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        try:
+            self.cgroup.create(memory_mib=self.memory_mib, pids_max=self.settings.pids_max)
+            preexec = make_preexec(
+                procs_files=self.cgroup.procs_files,
+                nofile=self.settings.nofile,
+                address_space_mib=self._address_space_mib,
+            )
+            self._proc = await asyncio.create_subprocess_exec(
+                *worker_command(self.settings),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=worker_env(self.settings),
+                cwd=str(JS_DIR),
+                start_new_session=True,
+                preexec_fn=preexec,
+                limit=1024 * 1024,
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            self.state = WorkerState.DEAD
+            self.death_reason = "spawn_failed"
+            self.cgroup.remove()
+            self.exited.set()
+            raise WorkerStartFailed(f"cannot start node worker: {exc}") from exc
+        self.pid = self._proc.pid
+        self._hello = loop.create_future()
+        self._tasks = [
+            asyncio.create_task(self._read_frames(), name=f"{self.name}-stdout"),
+            asyncio.create_task(self._drain_stderr(), name=f"{self.name}-stderr"),
+            asyncio.create_task(self._reap(), name=f"{self.name}-reap"),
+        ]
+        if self.state is WorkerState.DEAD:  # Stopped while it was being spawned.
+            self._signal(signal.SIGKILL)
+            raise WorkerStartFailed(f"worker {self.pid} was stopped while starting")
+        try:
+            async with asyncio.timeout(self.settings.handshake_timeout_s):
+                hello = await self._hello
+        except TimeoutError:
+            self.kill("handshake_timeout")
+            raise WorkerStartFailed(
+                f"worker {self.pid} sent no hello in {self.settings.handshake_timeout_s}s"
+            ) from None
+        except WorkerCrashed as exc:
+            raise WorkerStartFailed(f"worker {self.pid} died before its hello: {exc}") from exc
+        if hello.header.get("v") != PROTOCOL_VERSION:
+            self.kill("protocol")
+            raise WorkerStartFailed(f"worker speaks protocol {hello.header.get('v')!r}")
+        self.hello_ms = (time.perf_counter() - t0) * 1000
+        self.state = WorkerState.GENERIC
+
+    def kill(self, reason: str, error: ExecutorError | None = None) -> None:
+        """SIGKILL the worker's process group now; fail every call in flight on it."""
+        if self.state is WorkerState.DEAD:
+            return
+        self._mark_dead(reason, error)
+        self._signal(signal.SIGKILL)
+
+    async def stop(self, reason: str, error: ExecutorError | None = None) -> None:
+        """Graceful stop: close stdin (the worker exits on EOF), then SIGKILL after the grace."""
+        if self.state is not WorkerState.DEAD:
+            self._mark_dead(reason, error)
+            if self._proc and self._proc.stdin:
+                with contextlib.suppress(OSError, RuntimeError):
+                    self._proc.stdin.close()
+            self._signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(self.settings.kill_grace_s):
+                await self.exited.wait()
+        except TimeoutError:
+            self._signal(signal.SIGKILL)
+            await self.exited.wait()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.pid and self.exit_code is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, sig)
+
+    def _mark_dead(self, reason: str, error: ExecutorError | None) -> None:
+        self.state = WorkerState.DEAD
+        self.death_reason = reason
+        exc = error or WorkerCrashed(f"worker {self.pid} ({self.key or 'generic'}): {reason}")
+        if self._hello is not None and not self._hello.done():
+            self._hello.set_exception(exc)
+            self._hello.exception()  # start() may already have given up on it.
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()
+
+    async def _reap(self) -> None:
+        assert self._proc is not None
+        self.exit_code = await self._proc.wait()
+        # Anything the worker left in its group goes with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        # Let stderr reach EOF so that a crash report carries the worker's last words.
+        await asyncio.wait(self._tasks[1:2], timeout=0.2)
+        if self.state is not WorkerState.DEAD:
+            tail = self.stderr_tail.decode(errors="replace").strip()[-300:]
+            message = f"worker {self.pid} ({self.key or 'generic'}) exited with {self.exit_code}"
+            log.warning("%s: %s", message, tail)
+            self._mark_dead("crashed", WorkerCrashed(f"{message}: {tail}" if tail else message))
+        if self.cgroup.oom_kills() and self.death_reason in ("crashed", "protocol"):
+            self.death_reason = "oom"
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        for _ in range(20):
+            if self.cgroup.remove():
+                break
+            await asyncio.sleep(0.01)
+        self.exited.set()
+        if self._on_exit is not None:
+            self._on_exit(self)
+
+    async def _read_frames(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        reader = self._proc.stdout
+        max_bytes = self.settings.max_frame_bytes
+        try:
+            while True:
+                prefix = await reader.readexactly(PREFIX_SIZE)
+                rest = await reader.readexactly(rest_length(prefix, max_frame_bytes=max_bytes))
+                self._dispatch(decode_rest(rest))
+        except asyncio.IncompleteReadError:
+            # EOF: the process is most likely exiting; let _reap report it with its status.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self.exited.wait()
+            self.kill("crashed")
+        except FrameTooLarge as exc:
+            log.warning("worker %s (%s): %s; killing it", self.pid, self.key, exc)
+            self.kill("frame_too_large")
+        except ProtocolError as exc:
+            log.warning("worker %s (%s): protocol violation: %s", self.pid, self.key, exc)
+            self.kill("protocol")
+
+    def _dispatch(self, frame: Frame) -> None:
+        kind = frame.type
+        if kind == "log":
+            log.info("worker %s (%s) log: %s", self.pid, self.key, frame.header.get("line", ""))
+            return
+        if kind == "hello":
+            if self._hello is None or self._hello.done():
+                raise ProtocolError("unexpected hello")
+            self._hello.set_result(frame)
+            return
+        fut = self._pending.pop(frame.header.get("id", -1), None)
+        if fut is None:
+            raise ProtocolError(f"{kind!r} frame for unknown id {frame.header.get('id')!r}")
+        if not fut.done():  # done = the caller was cancelled; the reply is dropped.
+            fut.set_result(frame)
+
+    async def _drain_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        stream = self._proc.stderr
+        while chunk := await stream.read(65536):
+            self.stderr_tail = (self.stderr_tail + chunk)[-2048:]
+            if self._stderr_budget <= 0:
+                continue
+            text = chunk[: self._stderr_budget].decode(errors="replace").rstrip()
+            self._stderr_budget -= len(chunk)
+            log.warning("worker %s (%s) stderr: %s", self.pid, self.key, text)
+            if self._stderr_budget <= 0:
+                log.warning("worker %s: stderr cap reached, further output dropped", self.pid)
+
+    # -- requests ------------------------------------------------------------------------
+    async def call(self, header: dict[str, Any], segments: Sequence[bytes] = ()) -> Frame:
+        """Send one request frame and wait for its reply.
+
+        Deadlines are the caller's (wrap in ``asyncio.timeout`` and ``kill`` on expiry).
+        Raises WorkerCrashed when the worker dies first, PayloadTooLarge before sending.
+        """
+        if self.state is WorkerState.DEAD or self._proc is None or self._proc.stdin is None:
+            raise WorkerCrashed(f"worker {self.pid} is gone ({self.death_reason})")
+        request_id = next(self._ids)
+        data = encode_frame(
+            {**header, "id": request_id}, segments, max_frame_bytes=self.settings.max_frame_bytes
+        )
+        fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = fut
+        writer = self._proc.stdin
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            self.kill("crashed")
+            raise WorkerCrashed(f"worker {self.pid} stopped reading: {exc}") from exc
+        try:
+            return await fut
+        finally:
+            self.last_used = time.monotonic()
+
+    async def ping(self) -> float:
+        """Round trip of a ping frame in milliseconds."""
+        t0 = time.perf_counter()
+        await self.call({"t": "ping"})
+        return (time.perf_counter() - t0) * 1000
