@@ -50,12 +50,12 @@ def free_port() -> int:
 async def eventually(
     check: Callable[[], Awaitable[bool] | bool],
     *,
-    timeout: float,
+    within: float,
     what: str | Callable[[], str],
     every: float = 0.1,
 ) -> None:
-    """Poll ``check`` until it is true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll ``check`` until it is true; fail with ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while True:
         value = check()
         if not isinstance(value, bool):
@@ -64,7 +64,7 @@ async def eventually(
             return
         if time.monotonic() > deadline:
             said = what if isinstance(what, str) else what()
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {said}")
+            raise AssertionError(f"timed out after {within:.0f}s waiting for {said}")
         await asyncio.sleep(every)
 
 
@@ -181,13 +181,13 @@ class System:
             if name in ("control", "serve"):
                 await eventually(
                     lambda: (self.data_dir / "admin.token").exists() and _port_open(self.grpc_port),
-                    timeout=60,
+                    within=60,
                     what=lambda proc=proc, name=name: f"{name} to listen\n{proc.output()}",
                 )
         for port in self.http_ports:
             await eventually(
                 lambda port=port: _healthy(port),  # type: ignore[misc]
-                timeout=60,
+                within=60,
                 what=lambda port=port: f"the gateway on :{port}\n{self.logs()}",
             )
 

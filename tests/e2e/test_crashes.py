@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 
 import pytest
 from fnbox.client import FnboxClient
@@ -17,10 +18,9 @@ from tests.e2e.system import System, eventually
 pytestmark = pytest.mark.timeout(300)
 
 
-async def _kill_when(acked: list[str], count: int, kill: object) -> None:
-    while len(acked) < count:
-        await asyncio.sleep(0.01)
-    kill()  # type: ignore[operator]
+async def _kill_when(acked: list[str], count: int, kill: Callable[[], None]) -> None:
+    await eventually(lambda: len(acked) >= count, within=120, what="acks", every=0.01)
+    kill()
 
 
 async def test_kill9_mid_load_loses_no_acknowledged_webhook(
@@ -41,7 +41,7 @@ async def test_kill9_mid_load_loses_no_acknowledged_webhook(
     expected = {message_id_for(webhook_id, 0) for webhook_id in [*acked, *more]}
     await eventually(
         lambda: expected <= set(sink.message_ids("crash")),
-        timeout=120,
+        within=120,
         what=lambda: (
             f"{len(expected - set(sink.message_ids('crash')))} acked events\n" + system.logs()
         ),
@@ -72,6 +72,6 @@ async def test_replica_killed_while_others_run(
     expected = {message_id_for(webhook_id, 0) for webhook_id in acked}
     await eventually(
         lambda: expected <= set(sink.message_ids("replicas")),
-        timeout=120,
+        within=120,
         what=lambda: f"{len(expected - set(sink.message_ids('replicas')))} acked events",
     )

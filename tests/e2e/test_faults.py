@@ -41,7 +41,7 @@ async def test_endpoint_failing_with_500_and_429_recovers(
     )
     assert len(acked) == 10 and refused == 0
     await eventually(
-        lambda: len(sink.message_ids("flaky")) == 10, timeout=90, what="10 distinct events"
+        lambda: len(sink.message_ids("flaky")) == 10, within=90, what="10 distinct events"
     )
     assert sink.route("flaky").attempts >= 15  # the 5 failures were retried
     assert await cli(system, "dlq", "list") == {"deadLetters": []}
@@ -60,7 +60,7 @@ async def test_hanging_destination_does_not_hold_back_others(
     )
     assert len(acked) == 40
     await eventually(
-        lambda: len(sink.message_ids("fine")) == 40, timeout=60, what="the healthy destination"
+        lambda: len(sink.message_ids("fine")) == 40, within=60, what="the healthy destination"
     )
     assert time.monotonic() - started < 60
     assert sink.route("hangs").attempts >= 1 and not sink.received("hangs")
@@ -84,7 +84,7 @@ async def test_onbatch_partial_failure_retries_only_failed_events(
     )
     assert len(acked) == 20
     await eventually(
-        lambda: len(sink.message_ids("batched")) == 20, timeout=90, what="20 batched events"
+        lambda: len(sink.message_ids("batched")) == 20, within=90, what="20 batched events"
     )
     await asyncio.sleep(0)  # the last retries have already been counted at this point
     assert sink.route("batched").attempts == 23  # 20 events + exactly the 3 failed ones again
@@ -106,7 +106,7 @@ async def test_final_failures_fill_the_dlq_and_replay_drains_it(
         listed = await cli(system, "dlq", "list", "--instance", dest.id)
         return listed["deadLetters"]  # type: ignore[no-any-return]
 
-    await eventually(lambda: _count(dead, 4), timeout=60, what="4 dead letters")
+    await eventually(lambda: _count(dead, 4), within=60, what="4 dead letters")
     letters = await dead()
     shown = await cli(system, "dlq", "show", str(letters[0]["id"]))
     assert shown["error"]["message"] == "endpoint answered 400"  # type: ignore[index]
@@ -115,9 +115,9 @@ async def test_final_failures_fill_the_dlq_and_replay_drains_it(
 
     assert await cli(system, "dlq", "replay", "--instance", dest.id) == {"queued": 4}
     await eventually(
-        lambda: len(sink.message_ids("rejects")) == 4, timeout=60, what="the replayed events"
+        lambda: len(sink.message_ids("rejects")) == 4, within=60, what="the replayed events"
     )
-    await eventually(lambda: _count(dead, 0), timeout=30, what="an empty DLQ")
+    await eventually(lambda: _count(dead, 0), within=30, what="an empty DLQ")
 
 
 async def test_source_retries_exhausted_then_replayed_into_a_fixed_version(
@@ -136,13 +136,13 @@ async def test_source_retries_exhausted_then_replayed_into_a_fixed_version(
         listed = await cli(system, "dlq", "list", "--instance", src.id)
         return listed["deadLetters"]  # type: ignore[no-any-return]
 
-    await eventually(lambda: _count(letters, 1), timeout=60, what="the exhausted webhook")
+    await eventually(lambda: _count(letters, 1), within=60, what="the exhausted webhook")
     letter = (await letters())[0]
     assert letter["reason"] == "RETRIES_EXHAUSTED" and letter["attempts"] == 6
     fixed = await client.functions.update(fn.name, code=pipeline.SOURCE)  # saved, not deployed
     await cli(system, "dlq", "replay", str(letter["id"]), "--version", str(fixed.latest_version))
     await eventually(
-        lambda: len(sink.received("after-fix")) == 1, timeout=60, what="the replayed webhook"
+        lambda: len(sink.received("after-fix")) == 1, within=60, what="the replayed webhook"
     )
     assert sink.received("after-fix")[0]["userId"] == "u1"
 

@@ -46,11 +46,11 @@ async def test_error_answers(system: System, client: FnboxClient) -> None:
             assert response.status == 404
         await client.instances.update(src.name, enabled=False)
         await eventually(
-            lambda: _status(session, url, b"{}", json_type, 404), timeout=10, what="404"
+            lambda: _status(session, url, b"{}", json_type, 404), within=10, what="404"
         )
         await client.instances.update(src.name, enabled=True)
         await eventually(
-            lambda: _status(session, url, b"{}", json_type, 202), timeout=10, what="202"
+            lambda: _status(session, url, b"{}", json_type, 202), within=10, what="202"
         )
 
 
@@ -77,7 +77,7 @@ async def test_form_body_and_hmac_authentication(
         async with session.post(url, data=body, headers=good) as response:
             assert response.status == 202
             assert (await response.json())["id"]
-    await eventually(lambda: len(sink.received("form")) == 1, timeout=30, what="the form event")
+    await eventually(lambda: len(sink.received("form")) == 1, within=30, what="the form event")
     event = sink.received("form")[0]
     assert event["event"] == "Signed Up" and event["userId"] == "ada"
     assert event["properties"] == {"via": "application/x-www-form-urlencoded"}

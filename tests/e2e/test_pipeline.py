@@ -31,7 +31,7 @@ async def test_webhooks_reach_the_destination_endpoint(
         assert status == 202
     assert len(ids) == 5
 
-    await eventually(lambda: len(sink.received("events")) >= 8, timeout=60, what="8 events")
+    await eventually(lambda: len(sink.received("events")) >= 8, within=60, what="8 events")
     received = sink.received("events")
     assert sorted(str(e["userId"]) for e in received) == sorted(
         [f"u{i}" for i in range(5)] + [f"b{i}" for i in range(3)]
