@@ -1,0 +1,127 @@
+"""The bus interface: durable topics, consumer groups, leased deliveries.
+
+Semantics shared by every backend (the tests in ``tests/bus`` hold both to them):
+
+- ``publish`` returns once the message is durable (fsync'd SQLite commit, JetStream PubAck).
+  The id it returns is the message's sequence, unique within the bus namespace.
+- A *group* is a named cursor over one topic. Every group sees every message still retained on
+  the topic (a group created late starts at the oldest retained message); within a group each
+  message is leased to one consumer at a time.
+- A leased message that is neither acked nor termed comes back once its lease expires (crash
+  safety), with ``attempt`` one higher; ``nak(delay)`` brings it back after ``delay`` seconds.
+  Delivery is therefore at-least-once: consumers must be idempotent.
+- ``dedup_id``: publishing the same id to the same topic again within the dedup window stores
+  nothing and returns the first message's id.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+__all__ = ["Bus", "Delivery", "Message", "PublishItem"]
+
+PublishItem = tuple[bytes, Mapping[str, str] | None, str | None]
+"""One message for :meth:`Bus.publish_many`: ``(data, headers, dedup_id)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One stored message as a consumer sees it."""
+
+    id: str
+    """Bus-assigned sequence (decimal string), unique within the namespace."""
+    topic: str
+    data: bytes
+    """The payload exactly as published (JSON bytes by convention; the bus never decodes it)."""
+    headers: dict[str, str]
+    attempt: int
+    """1 on first delivery, +1 per redelivery (nak or lease expiry)."""
+    published_at: float
+    """Seconds since the epoch when the bus stored the message."""
+
+
+class Delivery(abc.ABC):
+    """One leased message. Settle it exactly once with :meth:`ack`, :meth:`nak` or :meth:`term`;
+    calls after the first settlement are ignored."""
+
+    message: Message
+
+    @abc.abstractmethod
+    async def ack(self) -> None:
+        """Done: the message is never delivered to this group again."""
+
+    @abc.abstractmethod
+    async def nak(self, delay: float = 0) -> None:
+        """Deliver it again (to any member of the group) after ``delay`` seconds."""
+
+    @abc.abstractmethod
+    async def term(self) -> None:
+        """Give up: never delivered again (the caller records the dead letter)."""
+
+    @abc.abstractmethod
+    async def in_progress(self) -> None:
+        """Still working on it: extend the lease by the consume call's ``lease``."""
+
+
+class Bus(abc.ABC):
+    """A durable message bus; see the module docstring for the guarantees.
+
+    Use as ``async with open_bus(url) as bus:`` or call :meth:`start` / :meth:`close`.
+    """
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect / open storage and create what is missing. Raises ``BusUnavailable``."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads; pending operations complete first."""
+
+    @abc.abstractmethod
+    async def publish(
+        self,
+        topic: str,
+        data: bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        dedup_id: str | None = None,
+    ) -> str:
+        """Store one message; returns its id once it is durable."""
+
+    @abc.abstractmethod
+    async def publish_many(self, topic: str, items: Sequence[PublishItem]) -> list[str]:
+        """Store several messages on one topic at once (one commit, or pipelined acks); returns
+        their ids in order once all are durable. On error some may have been stored: publish
+        them again with the same ``dedup_id`` to be safe."""
+
+    @abc.abstractmethod
+    async def consume(
+        self, topic: str, group: str, *, batch: int, wait: float, lease: float
+    ) -> list[Delivery]:
+        """Lease up to ``batch`` messages of ``topic`` for ``group``, waiting up to ``wait``
+        seconds for the first one; returns ``[]`` when none came. Each is leased for ``lease``
+        seconds: unsettled by then, it is delivered again."""
+
+    @abc.abstractmethod
+    async def topics(self, prefix: str) -> list[str]:
+        """The topics holding messages whose names start with ``prefix`` (``"deliveries."``)."""
+
+    @abc.abstractmethod
+    async def pending(self, topic: str, group: str) -> int:
+        """Messages of ``topic`` the group has not acked or termed yet (its backlog)."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

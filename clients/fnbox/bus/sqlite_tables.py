@@ -1,0 +1,276 @@
+"""The SQLite bus's tables and the statements run on them (always in the bus's own thread).
+
+``messages`` holds every retained message (``seq`` is the id; AUTOINCREMENT so an id is never
+reused after compaction). A group's progress on a topic is ``groups.cursor`` (everything up to
+it has been handed out) plus one ``leases`` row per handed-out, unsettled message, whose
+``visible_at`` says when it may be delivered again. Compaction deletes the messages below every
+group's low-water mark; a topic no group has consumed yet keeps all its messages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["BusTables", "LeasedRow", "StoredItem", "init_schema"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic_id INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    headers BLOB,
+    published_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_topic ON messages (topic_id, seq);
+CREATE TABLE IF NOT EXISTS dedup (
+    topic_id INTEGER NOT NULL,
+    dedup_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (topic_id, dedup_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedup_by_age ON dedup (created_at);
+CREATE TABLE IF NOT EXISTS groups (
+    topic_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    PRIMARY KEY (topic_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    topic_id INTEGER NOT NULL,
+    group_name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    visible_at REAL NOT NULL,
+    PRIMARY KEY (topic_id, group_name, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leases_by_visibility ON leases (topic_id, group_name, visible_at);
+"""
+_COMPACT_CHUNK = 10_000
+
+
+def init_schema(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """WAL mode and the tables; safe to run from several processes at once."""
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """A message to store: payload, JSON-encoded headers (or None), dedup id (or None)."""
+
+    data: bytes
+    headers: bytes | None
+    dedup_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedRow:
+    seq: int
+    data: bytes
+    headers: bytes | None
+    published_at: float
+    attempt: int
+
+
+class BusTables:
+    """Statements on one connection; caches topic ids (a topic row is never deleted)."""
+
+    def __init__(self) -> None:
+        self._topic_ids: dict[str, int] = {}
+
+    def topic_id(self, conn: sqlite3.Connection, name: str, *, create: bool) -> int | None:
+        cached = self._topic_ids.get(name)
+        if cached is not None:
+            return cached
+        row = conn.execute("SELECT id FROM topics WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            if not create:
+                return None
+            row = conn.execute(
+                "INSERT INTO topics (name) VALUES (?) RETURNING id", (name,)
+            ).fetchone()
+        self._topic_ids[name] = int(row[0])
+        return int(row[0])
+
+    def insert(
+        self,
+        conn: sqlite3.Connection,
+        topic: str,
+        items: Sequence[StoredItem],
+        *,
+        now: float,
+        dedup_window: float,
+    ) -> list[int]:
+        tid = self.topic_id(conn, topic, create=True)
+        seqs: list[int] = []
+        for item in items:
+            if item.dedup_id is not None:
+                seen = conn.execute(
+                    "SELECT seq FROM dedup WHERE topic_id = ? AND dedup_id = ? AND created_at >= ?",
+                    (tid, item.dedup_id, now - dedup_window),
+                ).fetchone()
+                if seen is not None:
+                    seqs.append(int(seen[0]))
+                    continue
+            (seq,) = conn.execute(
+                "INSERT INTO messages (topic_id, data, headers, published_at) VALUES (?, ?, ?, ?)"
+                " RETURNING seq",
+                (tid, item.data, item.headers, now),
+            ).fetchone()
+            if item.dedup_id is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO dedup (topic_id, dedup_id, seq, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (tid, item.dedup_id, seq, now),
+                )
+            seqs.append(int(seq))
+        return seqs
+
+    @staticmethod
+    def join_group(conn: sqlite3.Connection, tid: int, group: str) -> None:
+        """A new group starts before the oldest retained message."""
+        conn.execute(
+            "INSERT OR IGNORE INTO groups (topic_id, name, cursor) VALUES (?, ?, 0)", (tid, group)
+        )
+
+    @staticmethod
+    def probe(
+        conn: sqlite3.Connection, tid: int, group: str, now: float
+    ) -> tuple[bool, float | None]:
+        """Whether a lease would get something now, and when the next lease becomes visible."""
+        (next_visible,) = conn.execute(
+            "SELECT MIN(visible_at) FROM leases WHERE topic_id = ? AND group_name = ?", (tid, group)
+        ).fetchone()
+        if next_visible is not None and next_visible <= now:
+            return True, next_visible
+        row = conn.execute(
+            "SELECT 1 FROM messages WHERE topic_id = ? AND seq > "
+            "COALESCE((SELECT cursor FROM groups WHERE topic_id = ? AND name = ?), 0) LIMIT 1",
+            (tid, tid, group),
+        ).fetchone()
+        return row is not None, next_visible
+
+    @staticmethod
+    def lease(
+        conn: sqlite3.Connection, tid: int, group: str, *, batch: int, lease: float, now: float
+    ) -> list[LeasedRow]:
+        """Redeliveries that are due first, then messages past the group's cursor."""
+        until = now + lease
+        rows = [
+            LeasedRow(seq, data, headers, published_at, attempt + 1)
+            for seq, data, headers, published_at, attempt in conn.execute(
+                "SELECT l.seq, m.data, m.headers, m.published_at, l.attempt FROM leases AS l"
+                " JOIN messages AS m ON m.seq = l.seq"
+                " WHERE l.topic_id = ? AND l.group_name = ? AND l.visible_at <= ?"
+                " ORDER BY l.visible_at, l.seq LIMIT ?",
+                (tid, group, now, batch),
+            )
+        ]
+        conn.executemany(
+            "UPDATE leases SET attempt = ?, visible_at = ? WHERE topic_id = ? AND group_name = ?"
+            " AND seq = ?",
+            [(row.attempt, until, tid, group, row.seq) for row in rows],
+        )
+        if len(rows) < batch:
+            cursor_row = conn.execute(
+                "SELECT cursor FROM groups WHERE topic_id = ? AND name = ?", (tid, group)
+            ).fetchone()
+            fresh = [
+                LeasedRow(seq, data, headers, published_at, 1)
+                for seq, data, headers, published_at in conn.execute(
+                    "SELECT seq, data, headers, published_at FROM messages"
+                    " WHERE topic_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (tid, cursor_row[0] if cursor_row else 0, batch - len(rows)),
+                )
+            ]
+            if fresh:
+                conn.executemany(
+                    "INSERT INTO leases (topic_id, group_name, seq, attempt, visible_at)"
+                    " VALUES (?, ?, ?, 1, ?)",
+                    [(tid, group, row.seq, until) for row in fresh],
+                )
+                conn.execute(
+                    "INSERT INTO groups (topic_id, name, cursor) VALUES (?, ?, ?)"
+                    " ON CONFLICT (topic_id, name) DO UPDATE SET cursor = excluded.cursor",
+                    (tid, group, fresh[-1].seq),
+                )
+                rows.extend(fresh)
+        return rows
+
+    @staticmethod
+    def settle(conn: sqlite3.Connection, tid: int, group: str, seq: int) -> None:
+        """Ack or term: the group is done with the message."""
+        conn.execute(
+            "DELETE FROM leases WHERE topic_id = ? AND group_name = ? AND seq = ?",
+            (tid, group, seq),
+        )
+
+    @staticmethod
+    def postpone(
+        conn: sqlite3.Connection, tid: int, group: str, seq: int, attempt: int, visible_at: float
+    ) -> None:
+        """Nak or in-progress, unless the message was leased again since (a stale holder)."""
+        conn.execute(
+            "UPDATE leases SET visible_at = ? WHERE topic_id = ? AND group_name = ? AND seq = ?"
+            " AND attempt = ?",
+            (visible_at, tid, group, seq, attempt),
+        )
+
+    @staticmethod
+    def pending(conn: sqlite3.Connection, tid: int, group: str) -> int:
+        (count,) = conn.execute(
+            "SELECT (SELECT COUNT(*) FROM messages WHERE topic_id = ? AND seq > COALESCE("
+            "  (SELECT cursor FROM groups WHERE topic_id = ? AND name = ?), 0))"
+            " + (SELECT COUNT(*) FROM leases WHERE topic_id = ? AND group_name = ?)",
+            (tid, tid, group, tid, group),
+        ).fetchone()
+        return int(count)
+
+    @staticmethod
+    def topics(conn: sqlite3.Connection, prefix: str) -> list[str]:
+        """Topic names starting with ``prefix`` that still hold messages."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM topics AS t WHERE name LIKE ? ESCAPE '\\'"
+                " AND EXISTS (SELECT 1 FROM messages AS m WHERE m.topic_id = t.id) ORDER BY name",
+                (pattern,),
+            )
+        ]
+
+    @staticmethod
+    def compact(conn: sqlite3.Connection, *, now: float, dedup_window: float) -> int:
+        """Delete messages every group of their topic has settled, and expired dedup ids;
+        returns how many messages went (at most a chunk per topic per call)."""
+        deleted = 0
+        marks = conn.execute(
+            "SELECT g.topic_id, MIN(MIN(g.cursor), COALESCE("
+            "  (SELECT MIN(l.seq) - 1 FROM leases AS l WHERE l.topic_id = g.topic_id), g.cursor))"
+            " FROM groups AS g GROUP BY g.topic_id"
+        ).fetchall()
+        for tid, low_water in marks:
+            deleted += conn.execute(
+                "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages"
+                " WHERE topic_id = ? AND seq <= ? ORDER BY seq LIMIT ?)",
+                (tid, low_water, _COMPACT_CHUNK),
+            ).rowcount
+        conn.execute("DELETE FROM dedup WHERE created_at < ?", (now - dedup_window,))
+        return deleted

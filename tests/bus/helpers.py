@@ -1,0 +1,52 @@
+"""Polling helpers for the bus tests (deadlines, never bare sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fnbox.bus import Bus, Delivery
+
+
+async def eventually(
+    predicate: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll ``await predicate()`` until it is true; fail after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(interval)
+
+
+async def take(
+    bus: Bus,
+    topic: str,
+    group: str,
+    count: int,
+    *,
+    lease: float = 30.0,
+    batch: int = 100,
+    within: float = 10.0,
+) -> list[Delivery]:
+    """Consume until ``count`` deliveries arrived; fail if they did not within ``within`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    got: list[Delivery] = []
+    while len(got) < count:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"got {len(got)} of {count} messages within {within}s")
+        got += await bus.consume(
+            topic, group, batch=min(batch, count - len(got)), wait=min(remaining, 1.0), lease=lease
+        )
+    return got
+
+
+async def nothing_within(
+    bus: Bus, topic: str, group: str, seconds: float, *, lease: float = 30.0
+) -> bool:
+    """True if no message of ``topic`` reaches ``group`` during ``seconds``. Pass the lease the
+    test uses: on JetStream it is the consumer's ack_wait, applying to every pending message."""
+    return not await bus.consume(topic, group, batch=10, wait=seconds, lease=lease)

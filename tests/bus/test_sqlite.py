@@ -1,0 +1,105 @@
+"""What only the SQLite bus does: compaction, stale-lease guard, URL options, the file itself."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from fnbox.bus import BusUnavailable, open_bus
+from fnbox.bus.jetstream import JetStreamBus, NatsOptions
+from fnbox.bus.sqlite import SqliteBus, SqliteOptions
+
+from tests.bus.helpers import eventually, nothing_within, take
+
+
+def _sqlite(tmp_path: Path, **options: float) -> SqliteBus:
+    return SqliteBus(str(tmp_path / "bus.db"), namespace="t", options=SqliteOptions(**options))
+
+
+def _stored(tmp_path: Path) -> int:
+    with sqlite3.connect(tmp_path / "bus.db") as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM messages").fetchone()
+    return int(count)
+
+
+async def test_compaction_keeps_what_some_group_still_needs(tmp_path: Path) -> None:
+    async with _sqlite(tmp_path, compact_interval=3600) as bus:
+        ids = await bus.publish_many("events.c", [(b"%d" % n, None, None) for n in range(6)])
+        assert await bus.compact() == 0  # no group has consumed yet: keep everything
+        fast = await take(bus, "events.c", "fast", 6)
+        slow = await take(bus, "events.c", "slow", 6)
+        for delivery in fast:
+            await delivery.ack()
+        for delivery in slow[:2] + slow[3:4]:
+            await delivery.ack()
+        assert await bus.compact() == 2  # slow still holds ids[2]; ids[3] goes with it later
+        assert _stored(tmp_path) == 4
+        await slow[2].nak()
+        (again,) = await take(bus, "events.c", "slow", 1)
+        assert again.message.id == ids[2] and again.message.data == b"2"
+        for delivery in [again, *slow[4:]]:
+            await delivery.ack()
+        assert await bus.compact() == 4
+        assert _stored(tmp_path) == 0
+        # A group that joins after compaction starts at what is retained; ids are not reused.
+        new_id = await bus.publish("events.c", b"later")
+        assert int(new_id) > int(ids[-1])
+        (late,) = await take(bus, "events.c", "late", 1)
+        assert late.message.id == new_id
+
+
+async def test_compaction_runs_by_itself(tmp_path: Path) -> None:
+    async with _sqlite(tmp_path, compact_interval=0.05) as bus:
+        await bus.publish("events.auto", b"x")
+        (delivery,) = await take(bus, "events.auto", "g", 1)
+        await delivery.ack()
+
+        async def gone() -> bool:
+            return _stored(tmp_path) == 0
+
+        await eventually(gone)
+
+
+async def test_a_stale_holder_cannot_postpone_a_redelivered_message(tmp_path: Path) -> None:
+    async with _sqlite(tmp_path) as bus:
+        await bus.publish("events.s", b"x")
+        (stale,) = await take(bus, "events.s", "g", 1, lease=0.3)
+        (current,) = await take(bus, "events.s", "g", 1, lease=0.3)
+        assert current.message.attempt == 2
+        await stale.nak(delay=60)  # must not hide the message the current holder leases
+        (third,) = await take(bus, "events.s", "g", 1, lease=30, within=5)
+        assert third.message.attempt == 3
+
+
+async def test_the_file_is_in_wal_mode_and_shared_by_two_clients(tmp_path: Path) -> None:
+    async with _sqlite(tmp_path, poll_interval=0.02) as one, _sqlite(tmp_path) as two:
+        await one.publish("events.w", b"from one")
+        (got,) = await take(two, "events.w", "g", 1)
+        assert got.message.data == b"from one"
+        await got.ack()
+        assert await nothing_within(one, "events.w", "g", 0.2)
+    with sqlite3.connect(tmp_path / "bus.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_a_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
+    bus = SqliteBus(str(tmp_path / "missing-dir" / "bus.db"))
+    with pytest.raises(BusUnavailable):
+        await bus.start()
+
+
+def test_urls_pick_the_backend_and_its_options(tmp_path: Path) -> None:
+    bus = open_bus(f"sqlite:///{tmp_path}/b.db?poll_interval=0.5&dedup_window=60", namespace="x")
+    assert isinstance(bus, SqliteBus)
+    assert bus._path == f"{tmp_path}/b.db"
+    assert bus._options == SqliteOptions(poll_interval=0.5, dedup_window=60)
+    relative = open_bus("sqlite:///data/bus.db")
+    assert isinstance(relative, SqliteBus) and relative._path == "data/bus.db"
+    nats = open_bus("nats://127.0.0.1:4222,nats://127.0.0.2:4222?max_ack_pending=5")
+    assert isinstance(nats, JetStreamBus)
+    assert nats._servers == ["nats://127.0.0.1:4222", "nats://127.0.0.2:4222"]
+    assert nats._options == NatsOptions(max_ack_pending=5)
+    for bad in ["redis://x", "sqlite://host/x.db", "sqlite:///x.db?nope=1", "nats://h?max_age=x"]:
+        with pytest.raises(ValueError):
+            open_bus(bad)
