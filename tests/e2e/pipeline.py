@@ -86,13 +86,13 @@ def webhook_url(base: str, instance: resources_pb2.Instance) -> str:
 
 
 async def post(
-    session: aiohttp.ClientSession, url: str, body: object, **kwargs: object
+    session: aiohttp.ClientSession, url: str, body: object
 ) -> tuple[int, dict[str, object], float]:
     """POST one webhook; (status, JSON answer, seconds until the answer)."""
     started = time.perf_counter()
     async with session.post(
-        url, data=orjson.dumps(body), headers={"content-type": "application/json"}, **kwargs
-    ) as response:  # type: ignore[arg-type]
+        url, data=orjson.dumps(body), headers={"content-type": "application/json"}
+    ) as response:
         answer = await response.json(content_type=None)
         return response.status, answer, time.perf_counter() - started
 

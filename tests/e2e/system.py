@@ -4,6 +4,7 @@ trio `fnbox control|gateway|delivery`, each in its own process group (kill -9 fr
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import socket
@@ -180,16 +181,19 @@ class System:
                 proc.start()
             if name in ("control", "serve"):
                 await eventually(
-                    lambda: (self.data_dir / "admin.token").exists() and _port_open(self.grpc_port),
+                    self._control_ready,
                     within=60,
-                    what=lambda proc=proc, name=name: f"{name} to listen\n{proc.output()}",
+                    what=functools.partial(_waited, name, proc),
                 )
         for port in self.http_ports:
             await eventually(
-                lambda port=port: _healthy(port),  # type: ignore[misc]
+                functools.partial(_healthy, port),
                 within=60,
-                what=lambda port=port: f"the gateway on :{port}\n{self.logs()}",
+                what=functools.partial(_waited, f"the gateway on :{port}", self),
             )
+
+    def _control_ready(self) -> bool:
+        return (self.data_dir / "admin.token").exists() and _port_open(self.grpc_port)
 
     def kill9(self, name: str | None = None) -> None:
         for proc_name, proc in self.procs.items():
@@ -202,6 +206,10 @@ class System:
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}\n{p.output()}" for n, p in self.procs.items())
+
+
+def _waited(what: str, source: Proc | System) -> str:
+    return f"{what}\n{source.logs() if isinstance(source, System) else source.output()}"
 
 
 def _port_open(port: int) -> bool:

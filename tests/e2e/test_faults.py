@@ -109,8 +109,8 @@ async def test_final_failures_fill_the_dlq_and_replay_drains_it(
     await eventually(lambda: _count(dead, 4), within=60, what="4 dead letters")
     letters = await dead()
     shown = await cli(system, "dlq", "show", str(letters[0]["id"]))
-    assert shown["error"]["message"] == "endpoint answered 400"  # type: ignore[index]
-    assert shown["reason"] == "FINAL_OUTCOME" and shown["event"]["type"] == "track"  # type: ignore[index]
+    assert shown["error"]["message"] == "endpoint answered 400"
+    assert shown["reason"] == "FINAL_OUTCOME" and shown["event"]["type"] == "track"
     assert not sink.received("rejects")
 
     assert await cli(system, "dlq", "replay", "--instance", dest.id) == {"queued": 4}

@@ -10,16 +10,16 @@ from fnbox.client import FnboxClient
 from fnbox.client.dead_letters import DeadLettersAPI
 from fnbox.client.errors import InvalidArgument, NotFound, PermissionDenied
 from fnbox.delivery.dead_letters import FINAL_OUTCOME, Stage, dead_letter
-from fnbox.functions.v1 import invocation_pb2, resources_pb2
+from fnbox.functions.v1 import dead_letters_pb2, invocation_pb2, resources_pb2
 from fnbox.server.app import ControlService
-from fnbox.server.settings import Settings
+from fnbox.server.settings import GrpcSettings, Settings
 
 DESTINATION = "async function onTrack(event, settings) { throw new Error('nope') }"
 
 
 @pytest.fixture
 async def control(tmp_path: Path) -> AsyncIterator[ControlService]:
-    service = ControlService(Settings(data_dir=tmp_path, grpc={"listen": "127.0.0.1:0"}))
+    service = ControlService(Settings(data_dir=tmp_path, grpc=GrpcSettings(listen="127.0.0.1:0")))
     await service.start()
     try:
         yield service
@@ -40,7 +40,7 @@ async def _destination(client: FnboxClient, name: str) -> resources_pb2.Instance
     return await client.instances.create(fn.name, name)
 
 
-def _record(instance: str, message_id: str) -> object:
+def _record(instance: str, message_id: str) -> dead_letters_pb2.DeadLetter:
     result = invocation_pb2.InvocationResult(
         outcome=invocation_pb2.OUTCOME_ERROR,
         error=invocation_pb2.UserError(name="Error", message="nope"),
@@ -63,7 +63,7 @@ async def test_record_list_get_replay_claim_purge(admin: FnboxClient) -> None:
     one = await _destination(admin, "one")
     two = await _destination(admin, "two")
     records = [_record(one.name, f"m{i}") for i in range(3)] + [_record(two.name, "x")]
-    assert await dlq.record(records) == 4  # type: ignore[arg-type]
+    assert await dlq.record(records) == 4
     assert await dlq.record(records[:1]) == 1  # idempotent by id: still 4 entries
 
     page = await dlq.list(page_size=2)
@@ -96,7 +96,7 @@ async def test_record_list_get_replay_claim_purge(admin: FnboxClient) -> None:
 async def test_other_workspaces_cannot_see_or_record(admin: FnboxClient) -> None:
     dlq = DeadLettersAPI(admin.transport)
     instance = await _destination(admin, "mine")
-    await dlq.record([_record(instance.name, "secret")])  # type: ignore[list-item]
+    await dlq.record([_record(instance.name, "secret")])
     created = await admin.workspaces.create("other")
     async with FnboxClient(admin.target, created.admin_token.secret) as other:
         theirs = DeadLettersAPI(other.transport)
@@ -105,6 +105,6 @@ async def test_other_workspaces_cannot_see_or_record(admin: FnboxClient) -> None
         with pytest.raises(NotFound):
             await theirs.get(mine.name)
         with pytest.raises(PermissionDenied):
-            await theirs.record([_record(instance.name, "forged")])  # type: ignore[list-item]
+            await theirs.record([_record(instance.name, "forged")])
         with pytest.raises(PermissionDenied):
             await theirs.claim_replays(limit=1, lease_seconds=1)

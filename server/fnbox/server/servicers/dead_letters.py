@@ -35,7 +35,7 @@ class DeadLetterServicer(Servicer):
         workspace_id = principal.workspace(request.parent)
         instance_id = self._instance_id(principal, request.instance) if request.instance else None
         after = names.decode_page_token(_TOKEN_KIND, request.page_token)
-        page = await self._table.list(
+        page = await self._table.list_page(
             workspace_id,
             instance_id=instance_id,
             after=after,

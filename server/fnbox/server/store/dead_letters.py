@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fnbox.server.store.base import Page
 
@@ -73,7 +73,7 @@ class DeadLetterStore(abc.ABC):
     async def get(self, dead_letter_id: str) -> DeadLetterRow | None: ...
 
     @abc.abstractmethod
-    async def list(
+    async def list_page(
         self, workspace_id: str, *, instance_id: str | None, after: int | None, limit: int
     ) -> Page[DeadLetterRow]:
         """Newest first; ``after`` is the seq the previous page ended with."""
@@ -108,14 +108,14 @@ class DeadLetterStore(abc.ABC):
 class _SqlDeadLetterStore(DeadLetterStore):
     """The SQL, written with ``?`` placeholders; ``_q`` adapts them to the driver."""
 
-    def __init__(self, run: Callable[[Callable[[Any], R]], Awaitable[R]]) -> None:
+    def __init__(self, run: Callable[[Callable[[Any], Any]], Awaitable[Any]]) -> None:
         self._run_tx = run
 
     def _q(self, sql: str) -> str:
         return sql
 
     async def _run(self, fn: Callable[[Any], R]) -> R:
-        return await self._run_tx(fn)
+        return cast(R, await self._run_tx(fn))
 
     async def record(self, rows: Sequence[DeadLetterRow]) -> int:
         sql = self._q(
@@ -144,7 +144,7 @@ class _SqlDeadLetterStore(DeadLetterStore):
 
         return await self._run(tx)
 
-    async def list(
+    async def list_page(
         self, workspace_id: str, *, instance_id: str | None, after: int | None, limit: int
     ) -> Page[DeadLetterRow]:
         where = "workspace_id = ?"
