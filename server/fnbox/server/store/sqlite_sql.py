@@ -23,7 +23,7 @@ FUNCTION_SELECT = (
 INSTANCE_SELECT = (
     "SELECT i.seq, i.id, i.workspace_id, i.function_id, i.display_name, i.settings,"
     " i.secret_settings, i.enabled, i.create_time, i.update_time, f.type,"
-    " i.insertinstance_id, i.webhook_auth_mode, i.webhook_auth_header, i.webhook_secret"
+    " i.insert_instance_id, i.webhook_auth_mode, i.webhook_auth_header, i.webhook_secret"
     " FROM instances i JOIN functions f ON f.id = i.function_id"
 )
 VERSION_SELECT = (

@@ -1,0 +1,134 @@
+"""The SQLite store: migrations, WAL mode, and behaviour the servicers rely on."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fnbox.executor.types import FunctionType
+from fnbox.server.auth import new_token
+from fnbox.server.store.base import (
+    FunctionChanges,
+    FunctionRecord,
+    InstanceRecord,
+    Role,
+    SettingDef,
+    SettingType,
+    WorkspaceRecord,
+)
+from fnbox.server.store.migrations import MIGRATIONS, Migration, migrate
+from fnbox.server.store.sqlite import SqliteStore
+
+
+def _applied(path: Path) -> list[tuple[int, str, str]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute("SELECT version, name, applied_at FROM schema_migrations"))
+
+
+async def test_fresh_database_gets_every_migration_once(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "registry.db"
+    store = SqliteStore(path)
+    await store.open()
+    assert store.applied_migrations == [m.version for m in MIGRATIONS]
+    await store.close()
+    first = _applied(path)
+    assert [row[:2] for row in first] == [(m.version, m.name) for m in MIGRATIONS]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"workspaces", "tokens", "functions", "versions", "instances"} <= tables
+
+    again = SqliteStore(path)
+    await again.open()
+    assert again.applied_migrations == []
+    await again.close()
+    assert _applied(path) == first
+
+
+def test_only_missing_migrations_run_in_order_and_a_failure_rolls_back(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    one = Migration(1, "one", "CREATE TABLE a (x INTEGER); CREATE TABLE b (y INTEGER)")
+    two = Migration(2, "two", "ALTER TABLE a ADD COLUMN z TEXT")
+    assert migrate(conn, (one,)) == [1]
+    assert migrate(conn, (two, one)) == [2]
+    assert migrate(conn, (one, two)) == []
+    broken = Migration(3, "broken", "CREATE TABLE c (x INTEGER); INSERT INTO missing VALUES (1)")
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(conn, (one, two, broken))
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "c" not in tables and "b" in tables
+    versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
+    assert versions == [1, 2]
+    conn.close()
+
+
+def _function(workspace_id: str, code: str = "function a() {}") -> FunctionRecord:
+    now = datetime.now(UTC)
+    return FunctionRecord(
+        id="fn_" + code.encode().hex()[:10],
+        workspace_id=workspace_id,
+        display_name="f",
+        type=FunctionType.DESTINATION,
+        code=code,
+        settings_schema=(SettingDef("key", SettingType.STRING, sensitive=True),),
+        batch_max_count=20,
+        batch_max_wait_ms=10_000,
+        timeout_ms=0,
+        memory_mib=0,
+        latest_version=1,
+        deployed_version=0,
+        create_time=now,
+        update_time=now,
+    )
+
+
+async def test_versions_instances_and_bootstrap_round_trip(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "registry.db")
+    await store.open()
+    try:
+        workspace = WorkspaceRecord("ws_a", "A", datetime.now(UTC))
+        token, _ = new_token("ws_a", Role.ADMIN, "t", platform_admin=True)
+        assert await store.bootstrap(workspace, token)
+        other, _ = new_token("ws_b", Role.ADMIN, "t")
+        assert not await store.bootstrap(WorkspaceRecord("ws_b", "B", workspace.create_time), other)
+        assert await store.get_token_by_hash(token.secret_sha256) == token
+
+        created = await store.create_function(_function("ws_a"), author="me")
+        assert (created.latest_version, created.code) == (1, "function a() {}")
+        updated = await store.update_function(
+            created.id, FunctionChanges(author="me", code="function b() {}")
+        )
+        assert updated is not None and updated.latest_version == 2
+        assert updated.settings_schema == created.settings_schema
+        v1 = await store.get_version(created.id, 1)
+        assert v1 is not None and v1.code == "function a() {}" and v1.author == "me"
+        assert await store.deploy_version(created.id, 5, when=datetime.now(UTC)) is None
+
+        now = datetime.now(UTC)
+        instance = InstanceRecord(
+            id="in_one",
+            workspace_id="ws_a",
+            function_id=created.id,
+            function_type=FunctionType.DESTINATION,
+            display_name="i",
+            settings=b'{"a":1}',
+            secret_settings={"key": "ciphertext"},
+            enabled=True,
+            create_time=now,
+            update_time=now,
+        )
+        stored = await store.create_instance(instance, request_id="r")
+        assert stored == instance
+        assert (
+            await store.create_instance(dataclasses.replace(instance, id="in_two"), request_id="r")
+            == instance
+        )
+        assert await store.delete_function(created.id, force=False) is False
+        assert await store.delete_function(created.id, force=True) is True
+        assert await store.get_instance("in_one") is None
+        assert await store.delete_function(created.id, force=True) is None
+    finally:
+        await store.close()
