@@ -73,6 +73,7 @@ class JetStreamBus(Bus):
         self._js: JetStreamContext | None = None
         self._consumers: dict[str, float] = {}  # consumer name -> ack_wait it was set up with
         self._idle_subs: dict[str, list[JetStreamContext.PullSubscription]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def stream(self) -> str:
@@ -201,7 +202,9 @@ class JetStreamBus(Bus):
             if reusable:
                 idle.append(sub)
             else:  # cancelled or failed: its inbox may still receive; drop it
-                asyncio.get_running_loop().create_task(_unsubscribe(sub))
+                task = asyncio.get_running_loop().create_task(_unsubscribe(sub))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         return [_JetStreamDelivery(msg, topic) for msg in msgs]
 
     async def topics(self, prefix: str) -> list[str]:

@@ -54,7 +54,7 @@ class SqliteBus(Bus):
         self._tables = BusTables()
         self._db: SqliteThread | None = None
         self._wakeups: dict[str, asyncio.Event] = {}
-        self._joined: set[tuple[str, str]] = set()
+        self._joined: dict[tuple[str, str], int] = {}  # (topic, group) -> topic id
         self._compactor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -168,17 +168,19 @@ class SqliteBus(Bus):
     async def _join(self, db: SqliteThread, name: str, group: str) -> int:
         # Registering the group before the first probe keeps compaction from deleting messages
         # this group has not seen while another group races ahead.
+        tid = self._joined.get((name, group))
+        if tid is not None:
+            return tid
         tables = self._tables
 
         def join(conn: sqlite3.Connection) -> int:
             tid = tables.topic_id(conn, name, create=True)
             assert tid is not None
-            if (name, group) not in self._joined:
-                tables.join_group(conn, tid, group)
+            tables.join_group(conn, tid, group)
             return tid
 
         tid = await db.write(join, durable=False)
-        self._joined.add((name, group))
+        self._joined[(name, group)] = tid
         return tid
 
     def _wake(self, name: str) -> None:
