@@ -24,7 +24,7 @@ from fnbox.server.settings import Settings, load_settings
 log = logging.getLogger("fnbox.server")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ComponentContext:
     """What a component started by ``fnbox serve`` gets."""
 
