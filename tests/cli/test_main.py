@@ -50,6 +50,23 @@ def test_global_options_work_before_and_after_the_subcommand(argv: list[str]) ->
     assert (args.output, args.target, args.function) == ("json", "h:1", "fn_a")
 
 
+@pytest.mark.parametrize(
+    ("argv", "positional"),
+    [
+        (["invoke", "in_a", "--event", "e.json"], "invoke_target"),
+        (["tokens", "delete", "tk_a"], "token_name"),
+    ],
+)
+def test_positionals_do_not_clobber_global_options(argv: list[str], positional: str) -> None:
+    parser = build_parser(REGISTERS)
+    for args in (
+        parser.parse_args(["--target", "h:1", "--token", "secret", *argv]),
+        parser.parse_args([*argv, "--target", "h:1", "--token", "secret"]),
+    ):
+        assert (args.target, args.token) == ("h:1", "secret")
+        assert getattr(args, positional) == argv[-1 if positional == "token_name" else 1]
+
+
 def test_global_defaults_are_not_overwritten_by_subcommands() -> None:
     args = build_parser(REGISTERS).parse_args(["functions", "list"])
     assert (args.output, args.target, args.token, args.data_dir) == ("table", None, None, None)

@@ -29,7 +29,8 @@ def register(
             "whatever the outcome."
         ),
     )
-    p.add_argument("target", metavar="TARGET", help="instance or function: name or short id")
+    # Not dest="target": that is the global --target (the server's address).
+    p.add_argument("invoke_target", metavar="TARGET", help="instance or function: name or short id")
     _add_inputs(p)
     p.set_defaults(run=invoke)
 
@@ -83,7 +84,7 @@ def _read_inputs(args: argparse.Namespace) -> _Input:
 async def invoke(ctx: Context, args: argparse.Namespace) -> None:
     given = _read_inputs(args)
     result = await ctx.client.invoke(
-        args.target,
+        args.invoke_target,
         event=given.event,
         events=given.events,
         request=given.request,

@@ -37,7 +37,8 @@ def register(
     p.set_defaults(run=list_tokens)
 
     p = add_command(verbs, "delete", help="revoke a token")
-    p.add_argument("token", metavar="T", help="resource name or short id")
+    # Not dest="token": that is the global --token (the caller's credentials).
+    p.add_argument("token_name", metavar="T", help="resource name or short id")
     p.set_defaults(run=delete_token)
 
 
@@ -80,8 +81,8 @@ async def list_tokens(ctx: Context, args: argparse.Namespace) -> None:
 
 
 async def delete_token(ctx: Context, args: argparse.Namespace) -> None:
-    await ctx.client.workspaces.delete_token(args.token)
+    await ctx.client.workspaces.delete_token(args.token_name)
     if ctx.out.json:
-        ctx.out.emit_json({"name": args.token, "status": "SUCCESS"})
+        ctx.out.emit_json({"name": args.token_name, "status": "SUCCESS"})
     else:
-        ctx.out.line(f"Deleted token {args.token}")
+        ctx.out.line(f"Deleted token {args.token_name}")
