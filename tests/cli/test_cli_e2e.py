@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -420,3 +421,34 @@ async def test_code_from_stdin(cli: Cli, files: Path, monkeypatch: pytest.Monkey
         "logs:",
         "  track Signed Up in undefined",
     ]
+
+
+async def test_control_subcommand_serves_and_writes_the_token(cli: Cli, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    process = await asyncio.create_subprocess_exec(
+        FNBOX,
+        "control",
+        "--data-dir",
+        str(data_dir),
+        "--grpc-listen",
+        "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(60):
+            first = (await process.stdout.readline()).decode()
+        assert first.startswith("grpc 127.0.0.1:"), first
+        target = first.split()[1]
+        # No --token: the CLI reads DIR/admin.token, written by the server's first start.
+        listed = await cli(
+            "--data-dir", str(data_dir), "--target", target, "functions", "list", common=False
+        )
+        assert (listed.status, listed.err) == (0, "")
+        assert listed.out.split() == ["ID", "NAME", "TYPE", "LATEST", "DEPLOYED", "UPDATED"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(60):
+            status = await process.wait()
+    assert status == 0

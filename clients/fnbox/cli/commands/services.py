@@ -55,7 +55,7 @@ def serve(settings: CliSettings, args: argparse.Namespace) -> int:
     entry = _entry("fnbox.server.main", "serve", "serve")
     return _call(
         entry,
-        data_dir=settings.data_dir,
+        data_dir=str(settings.data_dir),
         grpc_listen=args.grpc_listen,
         http_listen=args.http_listen,
     )
@@ -63,7 +63,7 @@ def serve(settings: CliSettings, args: argparse.Namespace) -> int:
 
 def control(settings: CliSettings, args: argparse.Namespace) -> int:
     entry = _entry("fnbox.server.main", "control", "control")
-    return _call(entry, data_dir=settings.data_dir, grpc_listen=args.grpc_listen)
+    return _call(entry, data_dir=str(settings.data_dir), grpc_listen=args.grpc_listen)
 
 
 def gateway(settings: CliSettings, args: argparse.Namespace) -> int:
@@ -72,14 +72,16 @@ def gateway(settings: CliSettings, args: argparse.Namespace) -> int:
         entry,
         target=settings.target,
         token=settings.token,
-        data_dir=settings.data_dir,
+        data_dir=str(settings.data_dir),
         http_listen=args.http_listen,
     )
 
 
 def delivery(settings: CliSettings, args: argparse.Namespace) -> int:
     entry = _entry("fnbox.delivery.main", "run", "delivery")
-    return _call(entry, target=settings.target, token=settings.token, data_dir=settings.data_dir)
+    return _call(
+        entry, target=settings.target, token=settings.token, data_dir=str(settings.data_dir)
+    )
 
 
 def _entry(module_name: str, function: str, command: str) -> Callable[..., Any]:
