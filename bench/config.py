@@ -19,6 +19,7 @@ class BenchConfig:
     memory_functions: int
     e2e_duration_s: float
     e2e_concurrency: int
+    e2e_repeats: int
 
     @classmethod
     def full(cls) -> BenchConfig:
@@ -31,21 +32,23 @@ class BenchConfig:
             batch_concurrency=8,
             cold_starts=40,
             memory_functions=100,
-            e2e_duration_s=5.0,
-            e2e_concurrency=64,
+            e2e_duration_s=4.0,
+            e2e_concurrency=16,
+            e2e_repeats=3,
         )
 
     @classmethod
     def quick_run(cls) -> BenchConfig:
         return cls(
             quick=True,
-            duration_s=0.8,
-            warmup_s=0.25,
+            duration_s=0.6,
+            warmup_s=0.2,
             repeats=3,
             loadgen_processes=2,
             batch_concurrency=8,
             cold_starts=12,
             memory_functions=100,
-            e2e_duration_s=1.5,
-            e2e_concurrency=64,
+            e2e_duration_s=1.0,
+            e2e_concurrency=16,
+            e2e_repeats=2,
         )

@@ -167,6 +167,7 @@ def write_chart(results: Results, path: Path) -> None:
         "batch: events/s by batch size (log)",
     )
     axes[0][2].set_yscale("log")
+    axes[0][2].set_ylim(bottom=1000)
     _bars(
         axes[1][0],
         ["p50", "p99"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from fnbox.functions.v1 import invocation_pb2
 
@@ -13,17 +14,20 @@ from bench.scenarios.common import Section
 from bench.stats import median, rounded
 
 
+def _deploy_and_invoke(fnbox: FnboxServer, index: int) -> None:
+    name = fnbox.api.create_function(f"bench-mem-{index}", f"// mem {index}\n{TRIVIAL_DESTINATION}")
+    result = fnbox.api.invoke(invocation_pb2.InvokeFunctionRequest(target=name, event=EVENT))
+    if result.outcome != invocation_pb2.OUTCOME_OK:
+        raise RuntimeError(f"invocation of {name} answered {result}")
+
+
 def run(fnbox: FnboxServer, functions: int, idle_s: float = 1.0) -> Section:
     """Deploy and invoke ``functions`` functions on a server without a warm pool, so that every
     node process below it is a specialised worker; then measure them idle."""
     existing = len(node_descendants(fnbox.pid))
-    for index in range(max(0, functions - existing)):
-        name = fnbox.api.create_function(
-            f"bench-mem-{index}", f"// mem {index}\n{TRIVIAL_DESTINATION}"
-        )
-        result = fnbox.api.invoke(invocation_pb2.InvokeFunctionRequest(target=name, event=EVENT))
-        if result.outcome != invocation_pb2.OUTCOME_OK:
-            raise RuntimeError(f"invocation of {name} answered {result}")
+    with ThreadPoolExecutor(max_workers=4) as threads:  # the stub's channel is thread-safe
+        missing = range(max(0, functions - existing))
+        list(threads.map(lambda index: _deploy_and_invoke(fnbox, index), missing))
     time.sleep(idle_s)  # let the workers settle idle (GC, lazy pages) before reading them
     workers = node_descendants(fnbox.pid)
     pss = [value for value in (pss_mib(pid) for pid in workers) if value is not None]

@@ -28,6 +28,7 @@ def test_baselines_assemble_into_results_table_and_chart(tmp_path: Path) -> None
         memory_functions=0,
         e2e_duration_s=0.2,
         e2e_concurrency=1,
+        e2e_repeats=1,
     )
     results = Bench(config, dict(os.environ), tmp_path, with_fnbox=False).run()
 
