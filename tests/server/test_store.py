@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fnbox.executor.types import FunctionType
 from fnbox.server.auth import new_token
+from fnbox.server.cache import ReadCache
 from fnbox.server.store.base import (
     FunctionChanges,
     FunctionRecord,
@@ -17,6 +18,7 @@ from fnbox.server.store.base import (
     Role,
     SettingDef,
     SettingType,
+    Store,
     WorkspaceRecord,
 )
 from fnbox.server.store.migrations import MIGRATIONS, Migration, migrate
@@ -85,50 +87,76 @@ def _function(workspace_id: str, code: str = "function a() {}") -> FunctionRecor
     )
 
 
-async def test_versions_instances_and_bootstrap_round_trip(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "registry.db")
-    await store.open()
+async def test_versions_instances_and_bootstrap_round_trip(store: Store) -> None:
+    workspace = WorkspaceRecord("ws_a", "A", datetime.now(UTC))
+    token, _ = new_token("ws_a", Role.ADMIN, "t", platform_admin=True)
+    assert await store.bootstrap(workspace, token)
+    other, _ = new_token("ws_b", Role.ADMIN, "t")
+    assert not await store.bootstrap(WorkspaceRecord("ws_b", "B", workspace.create_time), other)
+    assert await store.get_token_by_hash(token.secret_sha256) == token
+
+    created = await store.create_function(_function("ws_a"), author="me")
+    assert (created.latest_version, created.code) == (1, "function a() {}")
+    updated = await store.update_function(
+        created.id, FunctionChanges(author="me", code="function b() {}")
+    )
+    assert updated is not None and updated.latest_version == 2
+    assert updated.settings_schema == created.settings_schema
+    v1 = await store.get_version(created.id, 1)
+    assert v1 is not None and v1.code == "function a() {}" and v1.author == "me"
+    assert await store.deploy_version(created.id, 5, when=datetime.now(UTC)) is None
+
+    now = datetime.now(UTC)
+    instance = InstanceRecord(
+        id="in_one",
+        workspace_id="ws_a",
+        function_id=created.id,
+        function_type=FunctionType.DESTINATION,
+        display_name="i",
+        settings=b'{"a":1}',
+        secret_settings={"key": "ciphertext"},
+        enabled=True,
+        create_time=now,
+        update_time=now,
+    )
+    stored = await store.create_instance(instance, request_id="r")
+    assert stored == instance
+    assert (
+        await store.create_instance(dataclasses.replace(instance, id="in_two"), request_id="r")
+        == instance
+    )
+    assert await store.delete_function(created.id, force=False) is False
+    assert await store.delete_function(created.id, force=True) is True
+    assert await store.get_instance("in_one") is None
+    assert await store.delete_function(created.id, force=True) is None
+
+
+async def test_read_cache_drops_entries_on_local_writes_only(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    here, other_replica = SqliteStore(path), SqliteStore(path)
+    await here.open()
+    await other_replica.open()
     try:
         workspace = WorkspaceRecord("ws_a", "A", datetime.now(UTC))
-        token, _ = new_token("ws_a", Role.ADMIN, "t", platform_admin=True)
-        assert await store.bootstrap(workspace, token)
-        other, _ = new_token("ws_b", Role.ADMIN, "t")
-        assert not await store.bootstrap(WorkspaceRecord("ws_b", "B", workspace.create_time), other)
-        assert await store.get_token_by_hash(token.secret_sha256) == token
+        token, _ = new_token("ws_a", Role.ADMIN, "t")
+        await here.create_workspace(workspace, token)
+        created = await here.create_function(_function("ws_a"), author="me")
+        cache = ReadCache(here, ttl_s=3600)
+        uncached = ReadCache(here, ttl_s=0)
 
-        created = await store.create_function(_function("ws_a"), author="me")
-        assert (created.latest_version, created.code) == (1, "function a() {}")
-        updated = await store.update_function(
-            created.id, FunctionChanges(author="me", code="function b() {}")
-        )
-        assert updated is not None and updated.latest_version == 2
-        assert updated.settings_schema == created.settings_schema
-        v1 = await store.get_version(created.id, 1)
-        assert v1 is not None and v1.code == "function a() {}" and v1.author == "me"
-        assert await store.deploy_version(created.id, 5, when=datetime.now(UTC)) is None
+        async def name(reader: ReadCache) -> str:
+            found = await reader.get("function", created.id, lambda: here.get_function(created.id))
+            assert found is not None
+            return found.display_name
 
-        now = datetime.now(UTC)
-        instance = InstanceRecord(
-            id="in_one",
-            workspace_id="ws_a",
-            function_id=created.id,
-            function_type=FunctionType.DESTINATION,
-            display_name="i",
-            settings=b'{"a":1}',
-            secret_settings={"key": "ciphertext"},
-            enabled=True,
-            create_time=now,
-            update_time=now,
+        assert await name(cache) == "f"
+        await other_replica.update_function(
+            created.id, FunctionChanges(author="x", display_name="elsewhere")
         )
-        stored = await store.create_instance(instance, request_id="r")
-        assert stored == instance
-        assert (
-            await store.create_instance(dataclasses.replace(instance, id="in_two"), request_id="r")
-            == instance
-        )
-        assert await store.delete_function(created.id, force=False) is False
-        assert await store.delete_function(created.id, force=True) is True
-        assert await store.get_instance("in_one") is None
-        assert await store.delete_function(created.id, force=True) is None
+        assert await name(cache) == "f"  # another replica's write: seen after the TTL
+        assert await name(uncached) == "elsewhere"
+        await here.update_function(created.id, FunctionChanges(author="x", display_name="here"))
+        assert await name(cache) == "here"  # a write through this store: dropped at once
     finally:
-        await store.close()
+        await here.close()
+        await other_replica.close()

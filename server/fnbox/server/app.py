@@ -19,6 +19,7 @@ from fnbox.functions.v1 import (
 from fnbox.server import telemetry
 from fnbox.server.auth import Authenticator
 from fnbox.server.bootstrap import bootstrap
+from fnbox.server.cache import ReadCache
 from fnbox.server.dispatch import Dispatcher
 from fnbox.server.secrets import load_secret_box
 from fnbox.server.servicers.base import Deps
@@ -96,9 +97,13 @@ class ControlService:
             log.info("first start: platform-admin token written to %s", token_file)
         await self.pool.start()
         self._started.append("pool")
-        deps = Deps(store=self.store, auth=Authenticator(self.store), box=box, settings=settings)
+        cache = ReadCache(self.store, ttl_s=settings.store.cache_ttl_s)
+        auth = Authenticator(self.store, cache)
+        deps = Deps(store=self.store, auth=auth, box=box, settings=settings)
         self.deps = deps
-        dispatcher = Dispatcher(store=self.store, executor=self.pool, box=box, settings=settings)
+        dispatcher = Dispatcher(
+            store=self.store, executor=self.pool, box=box, settings=settings, cache=cache
+        )
         functions = FunctionService(deps, executor=self.pool, dispatcher=dispatcher)
         registrations: list[tuple[Callable[[Any, grpc.aio.Server], None], object]] = [
             (service_pb2_grpc.add_FunctionServiceServicer_to_server, functions),

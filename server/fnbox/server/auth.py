@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fnbox.server import names
+from fnbox.server.cache import ReadCache
 from fnbox.server.errors import NotFound, PermissionDenied, Unauthenticated
 from fnbox.server.store.base import Role, Store, TokenRecord
 
@@ -92,8 +93,9 @@ class Principal:
 class Authenticator:
     """Turns the ``authorization`` metadata of a call into a :class:`Principal`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, cache: ReadCache | None = None) -> None:
         self._store = store
+        self._cache = cache or ReadCache(store, ttl_s=0)
 
     async def authenticate(self, metadata: Iterable[tuple[str, str | bytes]]) -> Principal:
         header = next((value for key, value in metadata if key == "authorization"), None)
@@ -104,7 +106,10 @@ class Authenticator:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("authorization must be 'Bearer <token>'", reason="BAD_TOKEN")
-        token = await self._store.get_token_by_hash(hash_secret(secret.strip()))
+        digest = hash_secret(secret.strip())
+        token = await self._cache.get(
+            "token", digest, lambda: self._store.get_token_by_hash(digest)
+        )
         if token is None:
             raise Unauthenticated("unknown or revoked token", reason="BAD_TOKEN")
         return Principal(token.workspace_id, token.id, token.role, token.platform_admin)

@@ -16,6 +16,7 @@ from fnbox.executor import types as ex
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.server import convert, names, validation
 from fnbox.server.auth import Principal
+from fnbox.server.cache import ReadCache
 from fnbox.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from fnbox.server.secrets import SecretBox
 from fnbox.server.settings import Settings
@@ -47,9 +48,16 @@ class Dispatcher:
     """Runs invocations for the servicers."""
 
     def __init__(
-        self, *, store: Store, executor: Executor, box: SecretBox, settings: Settings
+        self,
+        *,
+        store: Store,
+        executor: Executor,
+        box: SecretBox,
+        settings: Settings,
+        cache: ReadCache | None = None,
     ) -> None:
         self._store = store
+        self._cache = cache or ReadCache(store, ttl_s=0)
         self._executor = executor
         self._box = box
         self._settings = settings
@@ -105,7 +113,9 @@ class Dispatcher:
         span = trace.get_current_span()
         if kind == names.INSTANCE:
             ref = names.parse_instance(request.target)
-            instance = await self._store.get_instance(ref.id)
+            instance = await self._cache.get(
+                "instance", ref.id, lambda: self._store.get_instance(ref.id)
+            )
             if instance is None or not principal.sees(ref, instance.workspace_id):
                 raise NotFound(request.target, kind="instance")
             span.set_attribute("fnbox.instance", instance.id)
@@ -119,7 +129,7 @@ class Dispatcher:
                     reason="INSTANCE_DISABLED",
                     metadata={"instance": instance.id},
                 )
-            function = await self._store.get_function(instance.function_id)
+            function = await self._get_function(instance.function_id)
             if function is None:  # deleted in between
                 raise NotFound(request.target, kind="instance")
             version = request.version or function.deployed_version
@@ -155,15 +165,24 @@ class Dispatcher:
         return Target(spec, settings, version_name)
 
     async def _function(self, principal: Principal, ref: names.Ref, target: str) -> FunctionRecord:
-        function = await self._store.get_function(ref.id)
+        function = await self._get_function(ref.id)
         if function is None or not principal.sees(ref, function.workspace_id):
             raise NotFound(target, kind="function")
         return function
 
+    async def _get_function(self, function_id: str) -> FunctionRecord | None:
+        return await self._cache.get(
+            "function", function_id, lambda: self._store.get_function(function_id)
+        )
+
     async def _code(self, function: FunctionRecord, version: int) -> str:
         if version == function.latest_version:
             return function.code
-        record = await self._store.get_version(function.id, version)
+        record = await self._cache.get(
+            "version",
+            (function.id, version),
+            lambda: self._store.get_version(function.id, version),
+        )
         if record is None:
             raise NotFound(
                 names.version_name(function.workspace_id, function.id, version), kind="version"

@@ -44,6 +44,13 @@ class StoreSettings(BaseModel):
         description="Empty: SQLite file registry.db under the data directory; "
         "postgresql://… for a shared PostgreSQL (scale-out).",
     )
+    cache_ttl_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long the reads of the invoke path (tokens, instances, functions, "
+        "versions) are reused. Writes through this replica drop them at once; other replicas' "
+        "writes are seen within this time. 0 disables the cache.",
+    )
 
 
 class BusSettings(BaseModel):

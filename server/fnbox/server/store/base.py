@@ -154,7 +154,13 @@ class Page(Generic[T]):
 
 
 class Store(abc.ABC):
-    """The registry. All methods are coroutines; each is one transaction."""
+    """The registry. All methods are coroutines; each is one transaction.
+
+    ``generation`` changes after every committed write made through this object (caches of
+    reads compare it, see :mod:`fnbox.server.cache`).
+    """
+
+    generation: int = 0
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -55,6 +55,8 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            if write:
+                self.generation += 1
             return result
 
         return await asyncio.get_running_loop().run_in_executor(self._thread, in_thread)
