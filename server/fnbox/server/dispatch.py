@@ -65,6 +65,8 @@ class Dispatcher:
     async def invoke(
         self, principal: Principal, request: ipb.InvokeFunctionRequest
     ) -> ipb.InvocationResult:
+        if request.request_id:
+            trace.get_current_span().set_attribute("fnbox.request_id", request.request_id)
         target = await self._resolve(principal, request)
         invocation = _invocation(request, target.spec.type, target.settings)
         return await self._run(target.spec, invocation, target.version_name)

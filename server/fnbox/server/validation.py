@@ -98,13 +98,13 @@ def limits(given: pb.FunctionLimits, executor: ExecutorSettings) -> tuple[int, i
     """(timeout_ms, memory_mib); 0 is stored as 0 and means the platform default."""
     if not 0 <= given.timeout_ms <= executor.max_timeout_ms:
         raise _invalid(
-            f"limits.timeout_ms must be between 1 and {executor.max_timeout_ms}",
+            f"limits.timeout_ms must be 0 (the default) to {executor.max_timeout_ms}",
             "INVALID_LIMITS",
             field="limits.timeout_ms",
         )
     if not 0 <= given.memory_mib <= executor.max_memory_mib:
         raise _invalid(
-            f"limits.memory_mib must be between 1 and {executor.max_memory_mib}",
+            f"limits.memory_mib must be 0 (the default) to {executor.max_memory_mib}",
             "INVALID_LIMITS",
             field="limits.memory_mib",
         )

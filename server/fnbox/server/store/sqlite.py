@@ -10,7 +10,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -221,43 +221,9 @@ class SqliteStore(Store):
     async def update_function(
         self, function_id: str, changes: FunctionChanges
     ) -> FunctionRecord | None:
-        def tx(conn: sqlite3.Connection) -> FunctionRecord | None:
-            current = sql.function(conn, function_id)
-            if current is None:
-                return None
-            now = datetime.now(UTC)
-            code = current.code if changes.code is None else changes.code
-            schema = (
-                current.settings_schema
-                if changes.settings_schema is None
-                else changes.settings_schema
-            )
-            latest = current.latest_version
-            if code != current.code or schema != current.settings_schema:
-                latest += 1
-                sql.insert_version(conn, function_id, latest, code, schema, changes.author, now)
-
-            def pick(new: object, old: object) -> object:
-                return old if new is None else new
-
-            conn.execute(
-                "UPDATE functions SET display_name = ?, batch_max_count = ?,"
-                " batch_max_wait_ms = ?, timeout_ms = ?, memory_mib = ?, latest_version = ?,"
-                " update_time = ? WHERE id = ?",
-                (
-                    pick(changes.display_name, current.display_name),
-                    pick(changes.batch_max_count, current.batch_max_count),
-                    pick(changes.batch_max_wait_ms, current.batch_max_wait_ms),
-                    pick(changes.timeout_ms, current.timeout_ms),
-                    pick(changes.memory_mib, current.memory_mib),
-                    latest,
-                    rows.iso(now),
-                    function_id,
-                ),
-            )
-            return sql.function(conn, function_id)
-
-        return await self._run(tx, write=True)
+        return await self._run(
+            lambda conn: sql.update_function(conn, function_id, changes), write=True
+        )
 
     async def delete_function(self, function_id: str, *, force: bool) -> bool | None:
         def tx(conn: sqlite3.Connection) -> bool | None:
@@ -277,14 +243,7 @@ class SqliteStore(Store):
         return await self._run(tx, write=True)
 
     async def get_version(self, function_id: str, version: int) -> VersionRecord | None:
-        def tx(conn: sqlite3.Connection) -> VersionRecord | None:
-            row = conn.execute(
-                f"{sql.VERSION_SELECT} WHERE function_id = ? AND version = ?",
-                (function_id, version),
-            ).fetchone()
-            return None if row is None else rows.version(row)
-
-        return await self._run(tx)
+        return await self._run(lambda conn: sql.version(conn, function_id, version))
 
     async def list_versions(
         self, function_id: str, *, after: int | None, limit: int
@@ -323,32 +282,9 @@ class SqliteStore(Store):
     async def restore_version(
         self, function_id: str, version: int, *, author: str
     ) -> VersionRecord | None:
-        def tx(conn: sqlite3.Connection) -> VersionRecord | None:
-            old = conn.execute(
-                f"{sql.VERSION_SELECT} WHERE function_id = ? AND version = ?",
-                (function_id, version),
-            ).fetchone()
-            if old is None:
-                return None
-            source = rows.version(old)
-            now = datetime.now(UTC)
-            conn.execute(
-                "UPDATE functions SET latest_version = latest_version + 1, update_time = ?"
-                " WHERE id = ?",
-                (rows.iso(now), function_id),
-            )
-            (latest,) = conn.execute(
-                "SELECT latest_version FROM functions WHERE id = ?", (function_id,)
-            ).fetchone()
-            sql.insert_version(
-                conn, function_id, latest, source.code, source.settings_schema, author, now
-            )
-            row = conn.execute(
-                f"{sql.VERSION_SELECT} WHERE function_id = ? AND version = ?", (function_id, latest)
-            ).fetchone()
-            return rows.version(row)
-
-        return await self._run(tx, write=True)
+        return await self._run(
+            lambda conn: sql.restore_version(conn, function_id, version, author), write=True
+        )
 
     # Instances.
 

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 from fnbox.server.store import rows
 from fnbox.server.store.base import (
+    FunctionChanges,
     FunctionRecord,
     InstanceRecord,
     SettingDef,
     TokenRecord,
+    VersionRecord,
     WorkspaceRecord,
 )
 
@@ -113,7 +115,68 @@ def remember(
 ) -> None:
     if request_id:
         conn.execute(
-            "INSERT OR REPLACE INTO idempotency_keys"
-            " (workspace_id, kind, request_id, resource_id, create_time) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO idempotency_keys"
+            " (workspace_id, kind, request_id, resource_id, create_time) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (workspace_id, kind, request_id) DO UPDATE SET"
+            " resource_id = excluded.resource_id, create_time = excluded.create_time",
             (workspace_id, kind, request_id, resource_id, rows.iso(datetime.now(UTC))),
         )
+
+
+def version(conn: sqlite3.Connection, function_id: str, number: int) -> VersionRecord | None:
+    row = conn.execute(
+        f"{VERSION_SELECT} WHERE function_id = ? AND version = ?", (function_id, number)
+    ).fetchone()
+    return None if row is None else rows.version(row)
+
+
+def update_function(
+    conn: sqlite3.Connection, function_id: str, changes: FunctionChanges
+) -> FunctionRecord | None:
+    current = function(conn, function_id)
+    if current is None:
+        return None
+    now = datetime.now(UTC)
+    code = current.code if changes.code is None else changes.code
+    schema = current.settings_schema if changes.settings_schema is None else changes.settings_schema
+    latest = current.latest_version
+    if code != current.code or schema != current.settings_schema:
+        latest += 1
+        insert_version(conn, function_id, latest, code, schema, changes.author, now)
+
+    def pick(new: object, old: object) -> object:
+        return old if new is None else new
+
+    conn.execute(
+        "UPDATE functions SET display_name = ?, batch_max_count = ?, batch_max_wait_ms = ?,"
+        " timeout_ms = ?, memory_mib = ?, latest_version = ?, update_time = ? WHERE id = ?",
+        (
+            pick(changes.display_name, current.display_name),
+            pick(changes.batch_max_count, current.batch_max_count),
+            pick(changes.batch_max_wait_ms, current.batch_max_wait_ms),
+            pick(changes.timeout_ms, current.timeout_ms),
+            pick(changes.memory_mib, current.memory_mib),
+            latest,
+            rows.iso(now),
+            function_id,
+        ),
+    )
+    return function(conn, function_id)
+
+
+def restore_version(
+    conn: sqlite3.Connection, function_id: str, number: int, author: str
+) -> VersionRecord | None:
+    """Copy version ``number`` to a new latest version (always a new one, as Segment does)."""
+    source = version(conn, function_id, number)
+    current = function(conn, function_id)
+    if source is None or current is None:
+        return None
+    now = datetime.now(UTC)
+    latest = current.latest_version + 1
+    insert_version(conn, function_id, latest, source.code, source.settings_schema, author, now)
+    conn.execute(
+        "UPDATE functions SET latest_version = ?, update_time = ? WHERE id = ?",
+        (latest, rows.iso(now), function_id),
+    )
+    return version(conn, function_id, latest)
