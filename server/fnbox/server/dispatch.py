@@ -112,38 +112,8 @@ class Dispatcher:
             raise InvalidArgument(
                 "version is only for instance targets", reason="VERSION_NOT_ALLOWED"
             )
-        span = trace.get_current_span()
         if kind == names.INSTANCE:
-            ref = names.parse_instance(request.target)
-            instance = await self._cache.get(
-                "instance", ref.id, lambda: self._store.get_instance(ref.id)
-            )
-            if instance is None or not principal.sees(ref, instance.workspace_id):
-                raise NotFound(request.target, kind="instance")
-            span.set_attribute("fnbox.instance", instance.id)
-            if request.settings:
-                raise InvalidArgument(
-                    "an instance runs with its own settings", reason="SETTINGS_NOT_ALLOWED"
-                )
-            if not instance.enabled:
-                raise FailedPrecondition(
-                    f"instance {instance.id} is disabled",
-                    reason="INSTANCE_DISABLED",
-                    metadata={"instance": instance.id},
-                )
-            function = await self._get_function(instance.function_id)
-            if function is None:  # deleted in between
-                raise NotFound(request.target, kind="instance")
-            version = request.version or function.deployed_version
-            if not version:
-                raise FailedPrecondition(
-                    f"function {function.id} has no deployed version",
-                    reason="FUNCTION_NOT_DEPLOYED",
-                    metadata={"function": function.id},
-                )
-            settings = validation.reveal_settings(
-                instance.settings, instance.secret_settings, self._box
-            )
+            function, version, settings = await self._instance_target(principal, request)
         elif kind == "version":
             ref = names.parse_version(request.target)
             function = await self._function(principal, ref, request.target)
@@ -154,6 +124,7 @@ class Dispatcher:
             function = await self._function(principal, ref, request.target)
             version = function.deployed_version or function.latest_version
             settings = _settings_object(request.settings)
+        span = trace.get_current_span()
         span.set_attribute("fnbox.function", function.id)
         code = await self._code(function, version)
         version_name = names.version_name(function.workspace_id, function.id, version)
@@ -165,6 +136,42 @@ class Dispatcher:
             memory_mib=function.memory_mib,
         )
         return Target(spec, settings, version_name)
+
+    async def _instance_target(
+        self, principal: Principal, request: ipb.InvokeFunctionRequest
+    ) -> tuple[FunctionRecord, int, bytes]:
+        """An instance's function, the version it runs and its decrypted settings."""
+        ref = names.parse_instance(request.target)
+        instance = await self._cache.get(
+            "instance", ref.id, lambda: self._store.get_instance(ref.id)
+        )
+        if instance is None or not principal.sees(ref, instance.workspace_id):
+            raise NotFound(request.target, kind="instance")
+        trace.get_current_span().set_attribute("fnbox.instance", instance.id)
+        if request.settings:
+            raise InvalidArgument(
+                "an instance runs with its own settings", reason="SETTINGS_NOT_ALLOWED"
+            )
+        if not instance.enabled:
+            raise FailedPrecondition(
+                f"instance {instance.id} is disabled",
+                reason="INSTANCE_DISABLED",
+                metadata={"instance": instance.id},
+            )
+        function = await self._get_function(instance.function_id)
+        if function is None:  # deleted in between
+            raise NotFound(request.target, kind="instance")
+        version = request.version or function.deployed_version
+        if not version:
+            raise FailedPrecondition(
+                f"function {function.id} has no deployed version",
+                reason="FUNCTION_NOT_DEPLOYED",
+                metadata={"function": function.id},
+            )
+        settings = validation.reveal_settings(
+            instance.settings, instance.secret_settings, self._box
+        )
+        return function, version, settings
 
     async def _function(self, principal: Principal, ref: names.Ref, target: str) -> FunctionRecord:
         function = await self._get_function(ref.id)
