@@ -6,8 +6,10 @@ Test button) and ``InvokeFunction`` on saved and deployed functions and their in
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,3 +171,19 @@ def describe(result: Result) -> str:
     """One line for assertion messages."""
     error = f" {result.error.name}: {result.error.message}" if result.error.name else ""
     return f"{outcome(result.outcome)}{error} logs={list(result.logs)}"
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], *, within: float, what: str
+) -> None:
+    """Poll ``check`` (every 50 ms) until it is true; fail naming ``what`` after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if not isinstance(value, bool):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
