@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from fnbox.bus import Bus, InvalidName
+from fnbox.bus import Bus, BusClosed, BusError, InvalidName
 
 from tests.bus.conftest import BusTarget
 from tests.bus.helpers import eventually, nothing_within, take
@@ -133,3 +133,17 @@ async def test_invalid_groups_are_refused(bus: Bus) -> None:
 
 async def _pending_is(bus: Bus, topic: str, group: str, expected: int) -> bool:
     return await bus.pending(topic, group) == expected
+
+
+async def test_closing_ends_a_waiting_consume(bus_target: BusTarget) -> None:
+    bus = bus_target.open()
+    await bus.start()
+    waiting = asyncio.create_task(bus.consume("events.c", "g", batch=1, wait=30, lease=5))
+    await asyncio.sleep(0.1)  # let it start waiting (the test holds either way)
+    await bus.close()
+    started = time.monotonic()
+    with pytest.raises(BusError):
+        await asyncio.wait_for(waiting, 10)
+    assert time.monotonic() - started < 5
+    with pytest.raises(BusClosed):
+        await bus.publish("events.c", b"x")

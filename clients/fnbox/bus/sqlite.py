@@ -68,6 +68,8 @@ class SqliteBus(Bus):
 
     async def close(self) -> None:
         db, self._db = self._db, None
+        for name in list(self._wakeups):
+            self._wake(name)  # waiting consumers return (with BusClosed) instead of polling on
         if self._compactor is not None:
             self._compactor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
