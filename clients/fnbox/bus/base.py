@@ -11,8 +11,8 @@ Semantics shared by every backend (the tests in ``tests/bus`` hold both to them)
   safety), with ``attempt`` one higher; ``nak(delay)`` brings it back after ``delay`` seconds.
   Delivery is therefore at-least-once: consumers must be idempotent. Use one lease per group
   and topic (on JetStream the lease is the consumer's ``ack_wait``, shared by its messages), and
-  do not settle a delivery whose lease has expired (JetStream would apply a late nak to the
-  message's current holder; SQLite ignores it).
+  do not nak a delivery whose lease has expired (JetStream would apply the late nak to the
+  message's current holder; SQLite ignores it). A late ack is harmless: the work was done.
 - ``close`` ends consumers waiting in ``consume`` with a ``BusError``.
 - ``dedup_id``: publishing the same id to the same topic again within the dedup window stores
   nothing and returns the first message's id.
