@@ -10,7 +10,7 @@ from fnbox.functions.v1 import invocation_pb2
 from bench.fnbox_api import FnboxServer
 from bench.node_baselines import spawn_per_call_ms
 from bench.payloads import EVENT, TRIVIAL_DESTINATION
-from bench.procs import node_descendants
+from bench.procs import node_descendants, tree_cpu_seconds
 from bench.scenarios.common import Section
 from bench.stats import percentile, rounded
 
@@ -21,6 +21,20 @@ def _wait_for_workers(server_pid: int, at_least: int, timeout_s: float) -> bool:
         if len(node_descendants(server_pid)) >= at_least:
             return True
         time.sleep(0.02)
+    return False
+
+
+def wait_until_idle(root_pid: int, timeout_s: float = 5.0) -> bool:
+    """Wait until the server's process tree uses (almost) no CPU: warm workers that were just
+    spawned have finished starting and nothing competes with the next measurement."""
+    deadline = time.monotonic() + timeout_s
+    before = tree_cpu_seconds(root_pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = tree_cpu_seconds(root_pid)
+        if now - before < 0.005:  # under 10% of one core over the interval
+            return True
+        before = now
     return False
 
 
@@ -43,7 +57,8 @@ def run(
     """Time ``count`` first invocations; a spawn-per-call baseline run follows each one.
 
     With a warm pool, each iteration first waits (not timed) until the pool has refilled:
-    every earlier iteration left one specialised worker behind, plus ``warm_workers``.
+    every earlier iteration left one specialised worker behind, plus ``warm_workers``. Every
+    iteration starts with the server's process tree idle.
     """
     samples: list[float] = []
     spawn_samples: list[float] = []
@@ -51,13 +66,12 @@ def run(
     base = len(node_descendants(fnbox.pid))
     if warm_workers:
         _wait_for_workers(fnbox.pid, warm_workers, timeout_s=10)
-        time.sleep(0.2)  # the last spawned worker finishes its handshake
+        wait_until_idle(fnbox.pid)
         base = len(node_descendants(fnbox.pid))
     for index in range(count):
-        if warm_workers:
-            if not _wait_for_workers(fnbox.pid, base + index, timeout_s=5):
-                not_refilled += 1
-            time.sleep(0.1)  # handshake of a just-spawned worker
+        if warm_workers and not _wait_for_workers(fnbox.pid, base + index, timeout_s=5):
+            not_refilled += 1
+        wait_until_idle(fnbox.pid)
         samples.append(first_invocation_ms(fnbox, f"bench-cold-{mode}-{index}"))
         spawn_samples.append(spawn_per_call_ms(EVENT))
     section: Section = {
