@@ -112,7 +112,14 @@ class InvocationResult(_message.Message):
     def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., events: _Optional[_Iterable[bytes]] = ..., objects: _Optional[_Iterable[bytes]] = ..., returned: _Optional[bytes] = ..., batch_statuses: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ..., error: _Optional[_Union[UserError, _Mapping]] = ..., logs: _Optional[_Iterable[str]] = ..., logs_truncated: _Optional[bool] = ..., requests: _Optional[_Iterable[_Union[OutboundRequest, _Mapping]]] = ..., duration_ms: _Optional[float] = ..., version: _Optional[str] = ...) -> None: ...
 
 class InvokeFunctionRequest(_message.Message):
-    __slots__ = ("target", "event", "events", "request", "settings", "request_id", "version")
+    __slots__ = ("target", "event", "events", "request", "settings", "request_id", "version", "trace_context")
+    class TraceContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TARGET_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +127,7 @@ class InvokeFunctionRequest(_message.Message):
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     target: str
     event: bytes
     events: bytes
@@ -127,7 +135,8 @@ class InvokeFunctionRequest(_message.Message):
     settings: bytes
     request_id: str
     version: int
-    def __init__(self, target: _Optional[str] = ..., event: _Optional[bytes] = ..., events: _Optional[bytes] = ..., request: _Optional[_Union[WebhookRequest, _Mapping]] = ..., settings: _Optional[bytes] = ..., request_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    trace_context: _containers.ScalarMap[str, str]
+    def __init__(self, target: _Optional[str] = ..., event: _Optional[bytes] = ..., events: _Optional[bytes] = ..., request: _Optional[_Union[WebhookRequest, _Mapping]] = ..., settings: _Optional[bytes] = ..., request_id: _Optional[str] = ..., version: _Optional[int] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RunFunctionRequest(_message.Message):
     __slots__ = ("parent", "type", "code", "event", "events", "request", "settings", "limits")
