@@ -1,6 +1,8 @@
-"""The backends end-to-end tests run on: embedded (SQLite store + SQLite bus) always, and
-PostgreSQL + NATS JetStream at 127.0.0.1:5432/:4222 when they are there (under CI=true their
-absence is a failure). Each run gets its own database and bus namespace, dropped afterwards."""
+"""The backends end-to-end tests run on: embedded (`fnbox serve`: SQLite store + SQLite bus)
+always; the scale-out processes (`fnbox control|gateway|delivery`) on NATS JetStream with the
+SQLite registry ("nats") and on PostgreSQL + NATS ("postgres+nats") when 127.0.0.1:5432/:4222
+answer (under CI=true their absence is a failure). Each run gets its own database and bus
+namespace, dropped afterwards."""
 
 from __future__ import annotations
 
@@ -47,6 +49,17 @@ def backend(name: str) -> Iterator[Backend]:
         yield Backend("embedded", {}, scale_out=False)
         return
     require_services()
+    if name == "nats":  # the scale-out processes on JetStream; the registry stays SQLite
+        namespace = f"e2e{secrets.token_hex(4)}"
+        try:
+            yield Backend(
+                "nats",
+                {"FNBOX_BUS__URL": NATS_URL, "FNBOX_BUS__NAMESPACE": namespace},
+                scale_out=True,
+            )
+        finally:
+            _drop_namespace(namespace)
+        return
     import psycopg
 
     suffix = secrets.token_hex(4)

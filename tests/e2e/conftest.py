@@ -13,13 +13,13 @@ from tests.e2e.backends import Backend, backend
 from tests.e2e.sink import Sink
 from tests.e2e.system import System, base_env
 
-BACKENDS = ["embedded", "postgres+nats"]
+BACKENDS = ["embedded", "nats", "postgres+nats"]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend_env(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if (
-        request.param != "embedded"
+        request.param == "postgres+nats"
         and importlib.util.find_spec("fnbox.server.store.postgres") is None
     ):
         pytest.skip("the PostgreSQL store (fnbox.server.store.postgres) is not in this tree yet")

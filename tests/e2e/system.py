@@ -146,7 +146,7 @@ class System:
         self.procs[name] = proc
         return proc
 
-    async def start(self, *, gateways: int = 1, deliveries: int = 1) -> None:
+    async def start(self, *, gateways: int = 2, deliveries: int = 2) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.http_ports:
             self.http_ports = [free_port() for _ in range(gateways if self.scale_out else 1)]
@@ -201,8 +201,12 @@ class System:
                 proc.kill9()
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.terminate()
+        """SIGTERM the pipeline processes, then the control service they talk to."""
+        for name, proc in self.procs.items():
+            if name != "control":
+                proc.terminate()
+        if "control" in self.procs:
+            self.procs["control"].terminate()
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}\n{p.output()}" for n, p in self.procs.items())
