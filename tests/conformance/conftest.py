@@ -1,4 +1,5 @@
-"""One control service for the whole conformance suite (session scope, warm workers).
+"""One control service for the whole conformance suite (session scope, warm workers), and one
+`fnbox serve` process tree (gateway and delivery included) for the pipeline and example tests.
 
 Every test module runs in the session event loop (``pytestmark`` in each module), so the
 server, its worker pool and the client are started once. Tests isolate themselves by making
@@ -17,6 +18,7 @@ from fnbox.server.app import ControlService
 from fnbox.server.settings import load_settings
 
 from tests.conformance.harness import Conformance
+from tests.e2e.system import System, base_env
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -41,3 +43,16 @@ async def conformance(control: ControlService) -> AsyncIterator[Conformance]:
     token = (Path(control.settings.data_dir) / "admin.token").read_text().strip()
     async with FnboxClient(control.address, token) as client:
         yield Conformance(client, control.address, token)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    """`fnbox serve` (embedded backend) with the pipeline harness's short retry delays and
+    127.0.0.1 allowed in the form the examples' READMEs give."""
+    env = base_env({"FNBOX_EXECUTOR__EGRESS_ALLOW": "127.0.0.1/32"})
+    running = System(tmp_path_factory.mktemp("served") / "data", env)
+    try:
+        await running.start()
+        yield running
+    finally:
+        running.stop()

@@ -56,9 +56,8 @@ from tests.conformance.harness import (
     eventually,
 )
 from tests.e2e import pipeline
-from tests.e2e.backends import backend
 from tests.e2e.sink import Sink
-from tests.e2e.system import System, base_env
+from tests.e2e.system import System
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
 
@@ -67,15 +66,9 @@ JSON = {"content-type": "application/json"}
 _names = itertools.count(1)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    with backend("embedded") as chosen:
-        running = System(tmp_path_factory.mktemp("pipeline") / "data", base_env(chosen.env))
-        try:
-            await running.start()
-            yield running
-        finally:
-            running.stop()
+@pytest.fixture(scope="module")
+def system(served: System) -> System:
+    return served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
