@@ -18,6 +18,8 @@ SPEC → tests
   → test_insert_on_batch_pairs_returned_events_by_index
 - §1 insert onBatch returning a subset filters events ("Filtered at insert function") [doc]
   → test_insert_on_batch_missing_entries_are_filtered
+- §1 insert onBatch: one event in, at most one out per position [doc]
+  → test_insert_on_batch_entry_that_is_not_an_event_fails
 - §4 batching defaults: 20 events, 10 s; batchMaxCount raised to 400 [doc, API]
   → test_batch_defaults_are_twenty_events_and_ten_seconds, test_batch_max_count_can_be_raised_to_400
 """
@@ -157,6 +159,18 @@ async def test_insert_on_batch_missing_entries_are_filtered(conformance: Conform
     assert [s.outcome for s in result.batch_statuses] == [OK, DROP, DROP], describe(result)
     assert [s.HasField("returned") for s in result.batch_statuses] == [True, False, False]
     assert result.batch_statuses[1].error_message == "filtered at insert function"
+
+
+async def test_insert_on_batch_entry_that_is_not_an_event_fails(
+    conformance: Conformance,
+) -> None:
+    code = (
+        "async function onBatch(events) { return [events[0], [events[1], events[1]], events[2]] }"
+    )
+    result = await conformance.run(INSERT_DESTINATION, code, events=THREE)
+    assert [s.outcome for s in result.batch_statuses] == [OK, ERROR, OK], describe(result)
+    assert not result.batch_statuses[1].HasField("returned")
+    assert "must return one event" in result.batch_statuses[1].error_message
 
 
 async def test_batch_defaults_are_twenty_events_and_ten_seconds(

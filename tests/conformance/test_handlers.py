@@ -25,6 +25,8 @@ SPEC → tests
 - §1 / §8.10 insert returns the event it forwards [doc]
   → test_insert_function_forwards_the_returned_event
 - §1 insert returns nothing → not forwarded [infer] → test_insert_function_returning_nothing_drops
+- §1 insert: one event in, at most one event out [doc]
+  → test_insert_function_returns_at_most_one_event
 - §1 / §8.10 insert without a handler for the type → blocked (Unsupported Event Type) [doc]
   → test_insert_function_without_handler_blocks_the_event
 - §1 source insert returns the event to pass it through [doc]
@@ -237,6 +239,15 @@ async def test_insert_function_returning_nothing_drops(conformance: Conformance)
     assert result.outcome == DROP, describe(result)
     assert not result.HasField("returned")
     assert list(result.logs) == ["seen"]
+
+
+async def test_insert_function_returns_at_most_one_event(conformance: Conformance) -> None:
+    for value in ("[event, event]", "'not an event'"):
+        code = f"async function onTrack(event) {{ return {value} }}"
+        result = await conformance.run(INSERT_DESTINATION, code, event=event())
+        assert result.outcome == ERROR, describe(result)
+        assert not result.HasField("returned")
+        assert "must return one event" in result.error.message
 
 
 async def test_insert_function_without_handler_blocks_the_event(

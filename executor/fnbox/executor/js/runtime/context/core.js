@@ -233,6 +233,7 @@
     if (isInsert() && (e instanceof DropEvent || n === 'DropEvent')) return 'DROP';
     return 'ERROR';
   }
+  const NOT_ONE_EVENT = 'an insert function must return one event (an object), or nothing to drop it';
   const statusOf = (outcome) => (outcome === 'OK' ? 200 : outcome === 'RETRY' ? 500 : 400);
   const stringifyOrNull = (v) => { const s = v === undefined ? undefined : jsonStringify(v); return typeof s === 'string' ? s : null; };
 
@@ -252,6 +253,8 @@
       const value = await fn(event, settings);
       if (!isInsert()) return { outcome: 'OK', returned: null };
       if (value === undefined || value === null) return { outcome: 'DROP', returned: null };
+      // One event in, at most one event out (Segment): an array or a primitive is not an event.
+      if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(NOT_ONE_EVENT);
       return { outcome: 'OK', returned: stringifyOrNull(value) };
     } catch (e) {
       return { outcome: outcomeOf(e), error: errorInfo(e), returned: null };
@@ -283,6 +286,7 @@
       const item = list[i];
       if (isInsert()) {
         if (item === undefined || item === null) return { outcome: 'DROP', status: 400, error_message: 'filtered at insert function', returned: null };
+        if (typeof item !== 'object' || Array.isArray(item)) return { outcome: 'ERROR', status: 400, error_message: NOT_ONE_EVENT, returned: null };
         return { outcome: 'OK', status: 200, error_message: '', returned: stringifyOrNull(item) };
       }
       const status = item && typeof item === 'object' && Number.isFinite(Number(item.status)) && item.status !== null ? Math.trunc(Number(item.status)) : 200;
