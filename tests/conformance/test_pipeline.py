@@ -29,6 +29,13 @@ SPEC → tests
   → test_insert_function_drop_is_neither_delivered_nor_retried
 - §1 source insert runs at ingest on the source's events [doc]
   → test_source_insert_function_transforms_events_at_ingest
+- §2 Segment.set objects go to warehouses only, never to event destinations [doc]
+  → test_set_objects_never_reach_destinations
+- §2 receivedAt (and a messageId) are set by the Tracking API, not the function [boreal]
+  → test_ingest_sets_received_at_and_message_id
+- §2 deployed sources get JSON keys alphabetized [doc]: deliberately not reproduced, the body
+  reaches onRequest byte for byte (docs/segment-compat.md)
+  → test_webhook_body_reaches_the_function_unchanged
 """
 
 # ruff: noqa: E501  (embedded JavaScript and the SPEC map read better unwrapped)
@@ -392,3 +399,50 @@ async def test_source_insert_function_transforms_events_at_ingest(
     await post(system, src, pipeline.track(1))
     await eventually(lambda: len(sink.received("ingested")) == 1, within=30, what="the event")
     assert sink.received("ingested")[0]["context"]["ingest"] == "checked"  # type: ignore[index]
+
+
+async def test_set_objects_never_reach_destinations(
+    system: System, client: FnboxClient, sink: Sink
+) -> None:
+    code = """
+    async function onRequest(request) {
+      Segment.set({ collection: 'products', id: 'p1', properties: { price: 10 } })
+      Segment.track({ event: 'Viewed', userId: 'u' })
+    }"""
+    src = await source(client, code)
+    await destination(client, sink, "no-objects", [src.name])
+    await post(system, src, {})
+    await eventually(lambda: len(sink.received("no-objects")) == 1, within=30, what="the track")
+    # Both came from one invocation and are published together: the track arriving means the
+    # object would have been there too.
+    assert [e.get("type") for e in sink.received("no-objects")] == ["track"]
+
+
+async def test_ingest_sets_received_at_and_message_id(
+    system: System, client: FnboxClient, sink: Sink
+) -> None:
+    src = await source(client)
+    await destination(client, sink, "enriched", [src.name])
+    await post(system, src, pipeline.track(1))
+    await eventually(lambda: len(sink.received("enriched")) == 1, within=30, what="the event")
+    (event,) = sink.received("enriched")
+    assert event["receivedAt"] and event["messageId"]
+
+
+async def test_webhook_body_reaches_the_function_unchanged(
+    system: System, client: FnboxClient, sink: Sink
+) -> None:
+    code = """
+    async function onRequest(request) {
+      Segment.track({ event: 'Raw', userId: 'u', properties: { text: request.text(), keys: Object.keys(request.json()) } })
+    }"""
+    src = await source(client, code)
+    await destination(client, sink, "raw", [src.name])
+    body = b'{"zeta": 1,  "alpha": {"b": 2, "a": 1}}'
+    async with aiohttp.ClientSession() as session:
+        url = pipeline.webhook_url(system.http, src)
+        async with session.post(url, data=body, headers=JSON) as response:
+            assert response.status == 202
+    await eventually(lambda: len(sink.received("raw")) == 1, within=30, what="the event")
+    properties = sink.received("raw")[0]["properties"]
+    assert properties == {"text": body.decode(), "keys": ["zeta", "alpha"]}
