@@ -202,3 +202,30 @@ async def test_payload_over_the_frame_cap_is_invalid(server_factory: ServerFacto
     big = b'{"type":"track","pad":"' + b"x" * (100 * 1024) + b'"}'
     await rpc_error(_invoke(api, fn.id, event=big), INVALID, "PAYLOAD_TOO_LARGE")
     assert (await _invoke(api, fn.id, event=EVENT)).outcome == ipb.OUTCOME_OK
+
+
+async def test_a_dying_worker_is_unavailable_and_a_hang_is_a_timeout(
+    running_server: RunningServer,
+) -> None:
+    api = Api.of(running_server)
+    bomb = await api.create_function(
+        "bomb",
+        code="async function onTrack() { const a = []; for (;;) a.push(new Array(1e6).fill(1)) }",
+    )
+    info = await rpc_error(
+        _invoke(api, bomb.id, event=EVENT), grpc.StatusCode.UNAVAILABLE, "WORKER_CRASHED"
+    )
+    assert info.metadata["retryable"] == "true"
+    hang = await api.create_function(
+        "hang",
+        code="async function onTrack() { for (;;) {} }",
+    )
+    await api.functions.UpdateFunction(
+        spb.UpdateFunctionRequest(
+            function=pb.Function(name=hang.id, limits=pb.FunctionLimits(timeout_ms=300)),
+            update_mask=field_mask_pb2.FieldMask(paths=["limits"]),
+        ),
+        metadata=api.metadata,
+    )
+    result = await _invoke(api, hang.id, event=EVENT)
+    assert result.outcome == ipb.OUTCOME_TIMEOUT
