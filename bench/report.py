@@ -47,6 +47,14 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
                 "",
             )
         )
+    rows.append(
+        (
+            "unary 32 callers: server CPU µs/call",
+            _fmt(_get(results, "unary.c32.server_cpu_us_per_call")),
+            _fmt(_get(results, "baselines.grpc_echo.c32.server_cpu_us_per_call")) + " (gRPC echo)",
+            _fmt(_get(results, "ratios.unary_cpu_per_call_c32_vs_echo"), "x"),
+        )
+    )
     for size in ("b1", "b20", "b200"):
         rows.append(
             (
@@ -56,6 +64,14 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
                 _fmt(_get(results, f"ratios.batch_{size}_vs_node_loop"), "x"),
             )
         )
+    rows.append(
+        (
+            "batch of 200: server CPU µs/event",
+            _fmt(_get(results, "batch.b200.server_cpu_us_per_event")),
+            "",
+            "",
+        )
+    )
     spawn = (
         f"{_fmt(_get(results, 'baselines.spawn_per_call_p50_ms'))} / "
         f"{_fmt(_get(results, 'baselines.spawn_per_call_p99_ms'))} (spawn per call)"
@@ -71,6 +87,8 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
             )
         )
     rows.append(("e2e: webhooks/s", _fmt(_get(results, "e2e.events_per_s")), "", ""))
+    cpu = _fmt(_get(results, "e2e.server_cpu_ms_per_webhook"))
+    rows.append(("e2e: serve tree CPU ms/webhook", cpu, "", ""))
     rows.append(
         (
             "e2e: ack p50 / p99 ms",

@@ -32,6 +32,10 @@ def compute_ratios(results: Results) -> dict[str, float | None]:
         ratios[f"unary_rps_{c}_vs_echo"] = _ratio(
             _get(results, f"unary.{c}.rps"), _get(results, f"baselines.grpc_echo.{c}.rps")
         )
+    ratios["unary_cpu_per_call_c32_vs_echo"] = _ratio(
+        _get(results, "unary.c32.server_cpu_us_per_call"),
+        _get(results, "baselines.grpc_echo.c32.server_cpu_us_per_call"),
+    )
     p50 = _get(results, "unary.c1.p50_ms")
     echo_p50 = _get(results, "baselines.grpc_echo_p50_ms_c1")
     ratios["unary_p50_c1_over_echo_ms"] = (

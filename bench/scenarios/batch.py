@@ -61,6 +61,11 @@ def run(
     batch: Section = {}
     for size, runs in fnbox_runs.items():
         calls = summarise_load(runs)
+        per_event = [
+            run.server_cpu_s / (run.calls * size) * 1e6
+            for run in runs
+            if run.server_cpu_s is not None and run.calls
+        ]
         batch[f"b{size}"] = {
             "events_per_s": rounded(median([run.rps * size for run in runs]), 0),
             "calls_per_s": calls["rps"],
@@ -70,6 +75,7 @@ def run(
             "first_error": calls["first_error"],
             "loadgen_cores": calls["loadgen_cores"],
             "server_cores": calls["server_cores"],
+            "server_cpu_us_per_event": rounded(median(per_event), 2) if per_event else None,
             "statuses_per_answer": statuses[size],
         }
     return batch, loop

@@ -136,4 +136,9 @@ def run(config: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer) -> Sect
         "concurrency": config.e2e_concurrency,
         "loadgen_cores": rounded(median([run.loadgen_cores for run in runs]), 2),
         "server_cores": rounded(median([run.server_cores or 0.0 for run in runs]), 2),
+        # CPU of the whole serve tree (gateway, bus, control, delivery, workers) per accepted
+        # webhook during the window (the pipeline also works off earlier webhooks then).
+        "server_cpu_ms_per_webhook": rounded(
+            median([(run.server_cpu_s or 0.0) / run.calls * 1e3 for run in runs if run.calls]), 2
+        ),
     }

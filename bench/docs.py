@@ -1,0 +1,56 @@
+"""``python -m bench.docs``: put the last run's figures into docs/performance.md.
+
+Rewrites only the block between the ``<!-- bench:figures -->`` markers (the table, the
+machine, the date) and copies ``bench/out/chart.png`` to ``docs/bench.png``; the prose around
+the block is written by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+from bench.report import format_table
+from bench.run import OUT_DIR
+from bench.servers import REPO_ROOT
+
+BEGIN, END = "<!-- bench:figures -->", "<!-- /bench:figures -->"
+
+
+def figures_block(results: dict[str, object]) -> str:
+    machine = results.get("machine", {})
+    config = results.get("config", {})
+    assert isinstance(machine, dict) and isinstance(config, dict)
+    load = machine.get("load_avg_1m_5m_at_start", ["?", "?"])
+    mode = "BENCH_QUICK=1 make bench" if config.get("quick") else "make bench"
+    lines = [
+        BEGIN,
+        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} with `{mode}` on "
+        f"{machine.get('cpu_model')}, {machine.get('cores')} cores, "
+        f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}, Node "
+        f"{machine.get('node')} (load average at start {load[0]}/{load[1]}: the machine was "
+        "shared, so absolute figures are noisy; ratios to the same-run baselines are the "
+        f"robust ones). Each figure is the median of {config.get('repeats')} runs of "
+        f"{config.get('duration_s')} s.",
+        "",
+        format_table(results),
+        "",
+        "![fnbox benchmarks](bench.png)",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    results = json.loads((OUT_DIR / "results.json").read_text())
+    doc = REPO_ROOT / "docs" / "performance.md"
+    text = doc.read_text()
+    start, stop = text.index(BEGIN), text.index(END) + len(END)
+    doc.write_text(text[:start] + figures_block(results) + text[stop:])
+    shutil.copyfile(OUT_DIR / "chart.png", REPO_ROOT / "docs" / "bench.png")
+    print(f"updated {doc} and docs/bench.png")
+
+
+if __name__ == "__main__":
+    main()
