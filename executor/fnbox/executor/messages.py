@@ -112,6 +112,7 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
                 status=int(r.get("status") or 0),
                 duration_ms=float(r.get("duration_ms") or 0),
                 error=str(r.get("error") or ""),
+                start_ms=float(r.get("start_ms") or 0),
             )
             for r in h.get("requests") or []
         ]

@@ -45,6 +45,7 @@ from fnbox.executor.policy import (
 )
 from fnbox.executor.process import WorkerProcess, WorkerState
 from fnbox.executor.settings import ExecutorSettings
+from fnbox.executor.spans import record_requests
 from fnbox.executor.types import (
     FunctionSpec,
     Invocation,
@@ -150,6 +151,7 @@ class WorkerPool:
                 result = await self._invoke(spec, invocation, limits, segments, span)
                 span.set_attribute("fnbox.worker.pid", result.worker_pid)
                 span.set_attribute("fnbox.outcome", str(result.outcome))
+                record_requests(span, result)
                 return result
         finally:
             self._active -= 1

@@ -82,6 +82,8 @@ class OutboundRequest:
     status: int
     duration_ms: float
     error: str = ""
+    # When the request started, in ms after the invocation started (for its trace span).
+    start_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

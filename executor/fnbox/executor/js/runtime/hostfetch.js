@@ -68,6 +68,7 @@ function makeFetchHost(options) {
           inv.requests.push({
             method: String(spec.method), url: String(spec.url), status,
             duration_ms: Math.round((nowMs() - start) * 1000) / 1000, error,
+            start_ms: Math.round((start - inv.start) * 1000) / 1000,
           });
         }
       };
