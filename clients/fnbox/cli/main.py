@@ -16,7 +16,15 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fnbox.cli.commands import dlq, functions, instances, invoke, services, workspaces
+from fnbox.cli.commands import (
+    dlq,
+    functions,
+    instances,
+    invoke,
+    observability,
+    services,
+    workspaces,
+)
 from fnbox.cli.context import TOKEN_FILE, CliSettings, Context
 from fnbox.cli.files import InputError
 from fnbox.cli.parser import DEFAULT_DATA_DIR, DEFAULT_TARGET, UsageError, build_parser
@@ -62,6 +70,7 @@ def _main(argv: list[str] | None, env: Mapping[str, str]) -> int:
             invoke.register,
             workspaces.register,
             dlq.register,
+            observability.register,
             services.register,
         ]
     )

@@ -19,6 +19,7 @@ from fnbox.client.pipeline import invoke_many
 from fnbox.client.retry import RetryPolicy
 from fnbox.client.transport import Transport
 from fnbox.functions.v1 import dead_letters_pb2, invocation_pb2, resources_pb2, service_pb2
+from fnbox.telemetry.invoke import traced_invoke
 
 __all__ = ["ControlPlane"]
 
@@ -94,6 +95,7 @@ class ControlPlane:
             if not token:
                 return instances
 
+    @traced_invoke
     async def invoke(self, request: InvokeRequest) -> invocation_pb2.InvocationResult:
         """Run one invocation over the shared stream (a fresh request_id suffix is added)."""
         request.request_id = f"{request.request_id or 'pipeline'}:{uuid.uuid4().hex[:12]}"

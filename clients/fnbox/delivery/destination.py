@@ -28,6 +28,7 @@ from fnbox.delivery.dead_letters import (
 from fnbox.delivery.outcomes import Verdict, for_error, for_event_result, for_outcome
 from fnbox.delivery.settings import DeliverySettings
 from fnbox.functions.v1 import invocation_pb2
+from fnbox.telemetry.messaging import delivery_round
 
 __all__ = ["GROUP", "DestinationWorker"]
 
@@ -141,7 +142,9 @@ class DestinationWorker:
         try:
             if not self._name:
                 self._name = deliveries[0].message.headers[h.INSTANCE]
-            settles = await self._deliver(deliveries, config)
+            with delivery_round(self.topic, deliveries) as traced:
+                settles = await self._deliver(deliveries, config)
+                traced.settled([s.verdict for s in settles])
             verdicts = {s.verdict for s in settles}
             if Verdict.OK in verdicts:
                 self.breaker.record_success()

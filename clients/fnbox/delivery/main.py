@@ -17,6 +17,9 @@ from fnbox.delivery.runtime import (
 )
 from fnbox.delivery.service import DeliveryService
 from fnbox.delivery.settings import DeliverySettings
+from fnbox.telemetry.lag import delivery_groups
+from fnbox.telemetry.process import PipelineTelemetry
+from fnbox.telemetry.settings import TelemetrySettings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -36,6 +39,9 @@ class DeliveryRoot(BaseSettings):
     delivery: DeliverySettings = Field(
         default_factory=DeliverySettings, description="Delivery workers."
     )
+    telemetry: TelemetrySettings = Field(
+        default_factory=TelemetrySettings, description="Traces and metrics."
+    )
 
 
 async def serve(root: DeliveryRoot) -> None:
@@ -44,13 +50,21 @@ async def serve(root: DeliveryRoot) -> None:
     bus = await open_pipeline_bus(root.bus, root.data_dir)
     control = ControlPlane(root.control.target, token)
     service = DeliveryService(settings=root.delivery, bus=bus, control=control)
+    telemetry = PipelineTelemetry(
+        root.telemetry, role="delivery", bus=bus, groups=delivery_groups()
+    )
+
+    async def start() -> None:
+        await telemetry.start()
+        await service.start()
 
     async def stop() -> None:
         await service.stop()
         await control.close()
         await bus.close()
+        await telemetry.stop()
 
-    await run_until_signalled(service.start, stop)
+    await run_until_signalled(start, stop)
 
 
 def run(

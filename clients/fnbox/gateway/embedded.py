@@ -12,6 +12,8 @@ from fnbox.delivery.service import DeliveryService
 from fnbox.delivery.settings import DeliverySettings
 from fnbox.gateway.service import GatewayService
 from fnbox.gateway.settings import GatewaySettings
+from fnbox.telemetry.lag import delivery_groups, gateway_groups
+from fnbox.telemetry.process import PipelineTelemetry
 
 __all__ = ["PipelineComponent", "pipeline_component"]
 
@@ -47,9 +49,16 @@ class PipelineComponent:
         self.control: ControlPlane | None = None
         self.gateway: GatewayService | None = None
         self.delivery: DeliveryService | None = None
+        self.telemetry: PipelineTelemetry | None = None
 
     async def start(self) -> list[str]:
         self.bus = await open_url(self._bus_url, self._namespace)
+        # The host process (fnbox serve) owns the providers; only the bus lag is ours.
+        groups = gateway_groups()
+        if self._delivery_settings.enabled:
+            groups.update(delivery_groups())
+        self.telemetry = PipelineTelemetry(None, role="pipeline", bus=self.bus, groups=groups)
+        await self.telemetry.start()
         self.control = ControlPlane(self._control_target, self._token)
         if self._delivery_settings.enabled:
             self.delivery = DeliveryService(
@@ -75,6 +84,8 @@ class PipelineComponent:
             await self.delivery.stop()
         if self.control is not None:
             await self.control.close()
+        if self.telemetry is not None:
+            await self.telemetry.stop()
         if self.bus is not None:
             await self.bus.close()
 

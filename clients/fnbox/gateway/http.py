@@ -24,6 +24,9 @@ from fnbox.gateway import auth
 from fnbox.gateway.envelope import webhook_headers
 from fnbox.gateway.instances import InstanceCache
 from fnbox.gateway.settings import GatewaySettings
+from fnbox.telemetry import messaging
+from fnbox.telemetry.http import observe_requests
+from fnbox.telemetry.prometheus import handle_metrics
 
 __all__ = ["GROUP", "WebhookEndpoint"]
 
@@ -55,9 +58,12 @@ class WebhookEndpoint:
         self.accepted = 0
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self._settings.max_body_bytes)
+        app = web.Application(
+            client_max_size=self._settings.max_body_bytes, middlewares=[observe_requests]
+        )
         app.router.add_route("*", "/v1/sources/{instance}", self.handle)
         app.router.add_get("/healthz", self._health)
+        app.router.add_get("/metrics", handle_metrics)
         return app
 
     async def _health(self, request: web.Request) -> web.Response:
@@ -110,7 +116,7 @@ class WebhookEndpoint:
             received_at=h.rfc3339(),
         )
         try:
-            await self._bus.publish(topic, body, headers, dedup_id=webhook_id)
+            await messaging.publish(self._bus, topic, body, headers, dedup_id=webhook_id)
         except Exception as exc:
             log.warning("storing a webhook on %s failed: %s", topic, exc)
             return _error(503, "the event bus is unavailable", headers={"Retry-After": "2"})

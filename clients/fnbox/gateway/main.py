@@ -17,6 +17,9 @@ from fnbox.delivery.runtime import (
 )
 from fnbox.gateway.service import GatewayService
 from fnbox.gateway.settings import GatewaySettings
+from fnbox.telemetry.lag import gateway_groups
+from fnbox.telemetry.process import PipelineTelemetry
+from fnbox.telemetry.settings import TelemetrySettings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -36,6 +39,9 @@ class GatewayRoot(BaseSettings):
     gateway: GatewaySettings = Field(
         default_factory=GatewaySettings, description="Webhook gateway."
     )
+    telemetry: TelemetrySettings = Field(
+        default_factory=TelemetrySettings, description="Traces and metrics."
+    )
 
 
 async def serve(root: GatewayRoot) -> None:
@@ -44,8 +50,10 @@ async def serve(root: GatewayRoot) -> None:
     bus = await open_pipeline_bus(root.bus, root.data_dir)
     control = ControlPlane(root.control.target, token)
     service = GatewayService(settings=root.gateway, bus=bus, control=control)
+    telemetry = PipelineTelemetry(root.telemetry, role="gateway", bus=bus, groups=gateway_groups())
 
     async def start() -> None:
+        await telemetry.start()
         await service.start()
         print(
             f"webhook gateway listening on http://{root.gateway.listen.rsplit(':', 1)[0]}:"
@@ -57,6 +65,7 @@ async def serve(root: GatewayRoot) -> None:
         await service.stop()
         await control.close()
         await bus.close()
+        await telemetry.stop()
 
     await run_until_signalled(start, stop)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from fnbox.bus import Bus, Delivery
 from fnbox.client.errors import NotFound, RPCError
 from fnbox.delivery import headers as h
-from fnbox.delivery.busio import Outgoing, publish_all
+from fnbox.delivery.busio import Outgoing
 from fnbox.delivery.control import ControlPlane
 from fnbox.delivery.dead_letters import (
     FINAL_OUTCOME,
@@ -31,6 +31,7 @@ from fnbox.gateway.envelope import webhook_request
 from fnbox.gateway.http import GROUP
 from fnbox.gateway.instances import InstanceCache
 from fnbox.gateway.settings import GatewaySettings
+from fnbox.telemetry import messaging
 
 __all__ = ["SourceProcessor"]
 
@@ -90,6 +91,7 @@ class SourceProcessor:
             for task in running:
                 task.cancel()
 
+    @messaging.consumed("process webhooks", "source")
     async def _process(self, delivery: Delivery) -> None:
         message = delivery.message
         try:
@@ -152,7 +154,7 @@ class SourceProcessor:
         events = await self._source_insert(delivery, instance, request, events)
         topic = h.topic(h.EVENTS, instance)
         try:
-            await publish_all(self._bus, topic, events)
+            await messaging.publish_all(self._bus, topic, events)
         except Exception as error:
             log.warning("publishing events of webhook %s failed: %s", webhook_id, error)
             raise _Retry(self._platform_delay(message.attempt)) from error

@@ -13,6 +13,8 @@ from fnbox.executor.pool import WorkerPool
 from fnbox.functions.v1 import (
     dead_letters_pb2,
     dead_letters_pb2_grpc,
+    observability_pb2,
+    observability_pb2_grpc,
     service_pb2,
     service_pb2_grpc,
 )
@@ -21,11 +23,13 @@ from fnbox.server.auth import Authenticator
 from fnbox.server.bootstrap import bootstrap
 from fnbox.server.cache import ReadCache
 from fnbox.server.dispatch import Dispatcher
+from fnbox.server.observability.service import Observability
 from fnbox.server.secrets import load_secret_box
 from fnbox.server.servicers.base import Deps
 from fnbox.server.servicers.dead_letters import DeadLetterServicer
 from fnbox.server.servicers.functions import FunctionService
 from fnbox.server.servicers.instances import InstanceService
+from fnbox.server.servicers.observability import ObservabilityServicer
 from fnbox.server.servicers.workspaces import WorkspaceService
 from fnbox.server.settings import Settings, StoreSettings
 from fnbox.server.store.base import Store
@@ -43,6 +47,7 @@ SERVICE_NAMES = (
         for name in ("FunctionService", "InstanceService", "WorkspaceService")
     ),
     dead_letters_pb2.DESCRIPTOR.services_by_name["DeadLetterService"].full_name,
+    observability_pb2.DESCRIPTOR.services_by_name["ObservabilityService"].full_name,
 )
 
 
@@ -82,6 +87,7 @@ class ControlService:
         )
         self.address = ""
         self.deps: Deps | None = None
+        self.observability: Observability | None = None
         self._started: list[str] = []
 
     async def start(self) -> None:
@@ -101,8 +107,17 @@ class ControlService:
         auth = Authenticator(self.store, cache)
         deps = Deps(store=self.store, auth=auth, box=box, settings=settings)
         self.deps = deps
+        observability = Observability(settings.telemetry, store=self.store, pool=self.pool, box=box)
+        self.observability = observability
+        await observability.start()
+        self._started.append("observability")
         dispatcher = Dispatcher(
-            store=self.store, executor=self.pool, box=box, settings=settings, cache=cache
+            store=self.store,
+            executor=self.pool,
+            box=box,
+            settings=settings,
+            cache=cache,
+            observer=observability.observer,
         )
         functions = FunctionService(deps, executor=self.pool, dispatcher=dispatcher)
         registrations: list[tuple[Callable[[Any, grpc.aio.Server], None], object]] = [
@@ -112,6 +127,10 @@ class ControlService:
             (
                 dead_letters_pb2_grpc.add_DeadLetterServiceServicer_to_server,
                 DeadLetterServicer(deps),
+            ),
+            (
+                observability_pb2_grpc.add_ObservabilityServiceServicer_to_server,
+                ObservabilityServicer(deps, observability),
             ),
         ]
         for add, servicer in registrations:
@@ -142,10 +161,14 @@ class ControlService:
         """Health NOT_SERVING → stop accepting → drain in-flight RPCs → stop workers → close
         the store. Safe after a partial start."""
         await self.begin_shutdown()
+        if self.observability is not None:
+            self.observability.end_streams()  # live tails would hold the server's grace
         if "server" in self._started:
             await self.server.stop(self.settings.grpc.shutdown_grace_s)
         if "pool" in self._started:
             await self.pool.close()
+        if "observability" in self._started and self.observability is not None:
+            await self.observability.stop()  # the last usage and log entries, then the store
         if "store" in self._started:
             await self.store.close()
         self._started.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +43,14 @@ class Target:
     spec: ex.FunctionSpec
     settings: bytes
     version_name: str
+    # For observability: whose invocation it is (usage, logs, redaction).
+    function: FunctionRecord | None = None
+    instance_id: str = ""
+    request_id: str = ""
+
+
+# Told of every finished invocation (target None: unsaved code); must not raise.
+Observer = Callable[[ex.FunctionSpec, ex.Invocation, ex.InvocationResult, "Target | None"], None]
 
 
 class Dispatcher:
@@ -55,12 +64,14 @@ class Dispatcher:
         box: SecretBox,
         settings: Settings,
         cache: ReadCache | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._store = store
         self._cache = cache or ReadCache(store, ttl_s=0)
         self._executor = executor
         self._box = box
         self._settings = settings
+        self._observer = observer
 
     async def invoke(
         self, principal: Principal, request: ipb.InvokeFunctionRequest
@@ -69,7 +80,7 @@ class Dispatcher:
             trace.get_current_span().set_attribute("fnbox.request_id", request.request_id)
         target = await self._resolve(principal, request)
         invocation = _invocation(request, target.spec.type, target.settings)
-        return await self._run(target.spec, invocation, target.version_name)
+        return await self._run(target.spec, invocation, target.version_name, target)
 
     async def run(
         self, principal: Principal, request: ipb.RunFunctionRequest
@@ -96,7 +107,11 @@ class Dispatcher:
         return await self._run(spec, _invocation(request, function_type, settings), "")
 
     async def _run(
-        self, spec: ex.FunctionSpec, invocation: ex.Invocation, version_name: str
+        self,
+        spec: ex.FunctionSpec,
+        invocation: ex.Invocation,
+        version_name: str,
+        target: Target | None = None,
     ) -> ipb.InvocationResult:
         span = trace.get_current_span()
         span.set_attribute("fnbox.function.type", spec.type.value)
@@ -104,6 +119,8 @@ class Dispatcher:
             span.set_attribute("fnbox.version", version_name)
         result = await self._executor.invoke(spec, invocation)
         span.set_attribute("fnbox.outcome", result.outcome.value)
+        if self._observer is not None:
+            self._observer(spec, invocation, result, target)
         return convert.result_pb(result, version=version_name)
 
     async def _resolve(self, principal: Principal, request: ipb.InvokeFunctionRequest) -> Target:
@@ -135,7 +152,8 @@ class Dispatcher:
             timeout_s=function.timeout_ms / 1000,
             memory_mib=function.memory_mib,
         )
-        return Target(spec, settings, version_name)
+        instance_id = names.parse_instance(request.target).id if kind == names.INSTANCE else ""
+        return Target(spec, settings, version_name, function, instance_id, request.request_id)
 
     async def _instance_target(
         self, principal: Principal, request: ipb.InvokeFunctionRequest

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fnbox.server import telemetry
 from fnbox.server.app import ControlService
 from fnbox.server.bootstrap import read_admin_token
 from fnbox.server.settings import Settings, load_settings
+from fnbox.telemetry import setup as telemetry
 
 log = logging.getLogger("fnbox.server")
 
@@ -96,8 +96,8 @@ async def run(settings: Settings, factories: Sequence[ComponentFactory]) -> int:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    provider = telemetry.tracer_provider(settings.telemetry)
-    telemetry.install(provider)
+    installed = telemetry.install(settings.telemetry)  # traces and metrics, OTLP if configured
+    provider = installed.tracer_provider
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -128,7 +128,7 @@ async def run(settings: Settings, factories: Sequence[ComponentFactory]) -> int:
                 log.exception("stopping %r failed", component)
                 code = 1
         await service.stop()
-        provider.shutdown()
+        installed.shutdown()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     return code

@@ -9,6 +9,7 @@ from typing import Any
 from fnbox.delivery.settings import DeliverySettings
 from fnbox.executor.settings import ExecutorSettings
 from fnbox.gateway.settings import GatewaySettings
+from fnbox.server.observability.settings import TelemetrySettings as TelemetrySettings
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
@@ -65,16 +66,6 @@ class BusSettings(BaseModel):
     )
 
 
-class TelemetrySettings(BaseModel):
-    """OpenTelemetry tracing."""
-
-    service_name: str = Field(default="fnbox", description="service.name of exported spans.")
-    otlp_endpoint: str = Field(
-        default="", description="OTLP/gRPC collector, e.g. http://127.0.0.1:4317; empty: none."
-    )
-    console: bool = Field(default=False, description="Also print finished spans to stdout.")
-
-
 class AuthSettings(BaseModel):
     """Tokens and encryption of secrets at rest."""
 
@@ -110,7 +101,9 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(
         default_factory=DeliverySettings, description="Delivery workers."
     )
-    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Tracing.")
+    telemetry: TelemetrySettings = Field(
+        default_factory=TelemetrySettings, description="Tracing, metrics, usage and logs."
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Auth and secrets.")
 
     @classmethod

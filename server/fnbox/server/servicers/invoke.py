@@ -13,7 +13,10 @@ from fnbox.server.dispatch import Dispatcher
 from fnbox.server.errors import rpc_status_of
 from fnbox.server.servicers.base import Deps, abort, authorize, rpc
 from fnbox.server.store.base import Role
+from fnbox.telemetry.propagation import context_of
+from fnbox.telemetry.spans import record_fault
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 tracer = trace.get_tracer("fnbox.server")
 
@@ -53,15 +56,21 @@ class InvokeMixin:
         running: set[asyncio.Task[None]] = set()
 
         async def invoke_one(request: ipb.InvokeFunctionRequest) -> None:
+            # Each request continues its caller's trace (metadata is per stream, not request).
+            parent = context_of(request.trace_context)
             with tracer.start_as_current_span(
-                "fnbox.invoke", attributes={"fnbox.request_id": request.request_id}
-            ):
+                "fnbox.invoke",
+                context=parent,
+                kind=SpanKind.SERVER if parent is not None else SpanKind.INTERNAL,
+                attributes={"fnbox.request_id": request.request_id},
+            ) as span:
                 try:
                     result = await self.dispatcher.invoke(principal, request)
                     response = ipb.InvokeStreamResponse(
                         request_id=request.request_id, result=result
                     )
                 except Exception as exc:
+                    record_fault(span, exc)
                     response = ipb.InvokeStreamResponse(
                         request_id=request.request_id, status=rpc_status_of(exc)
                     )

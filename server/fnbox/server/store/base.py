@@ -21,6 +21,7 @@ from fnbox.executor.types import FunctionType
 
 if TYPE_CHECKING:
     from fnbox.server.store.dead_letters import DeadLetterStore
+    from fnbox.server.store.observability import ObservabilityStore
 
 
 T = TypeVar("T")
@@ -282,4 +283,8 @@ class Store(abc.ABC):
 
     def dead_letters(self) -> DeadLetterStore:
         """The dead-letter table of this store."""
+        raise NotImplementedError
+
+    def observability(self) -> ObservabilityStore:
+        """The usage and function-log tables of this store."""
         raise NotImplementedError

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fnbox.server.store.dead_letters import SQLITE_MIGRATION as SQLITE_DEAD_LETTERS
+from fnbox.server.store.observability import SQLITE_MIGRATION as SQLITE_OBSERVABILITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(2, "dead_letters", SQLITE_DEAD_LETTERS),
+    Migration(3, "observability", SQLITE_OBSERVABILITY),
 )
 
 

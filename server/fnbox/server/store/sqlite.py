@@ -29,6 +29,7 @@ from fnbox.server.store.base import (
 )
 from fnbox.server.store.dead_letters import DeadLetterStore, SqliteDeadLetterStore
 from fnbox.server.store.migrations import MIGRATIONS, Migration, migrate
+from fnbox.server.store.observability import ObservabilityStore
 
 R = TypeVar("R")
 
@@ -86,6 +87,10 @@ class SqliteStore(Store):
 
     def dead_letters(self) -> DeadLetterStore:
         return SqliteDeadLetterStore(self._run)
+
+    def observability(self) -> ObservabilityStore:
+        # PostgresStore inherits this: its _run adapts the same SQL.
+        return ObservabilityStore(self._run)
 
     # Workspaces and tokens.
 

@@ -1,0 +1,87 @@
+"""The webhook gateway's HTTP spans and request metrics (an aiohttp middleware).
+
+Each webhook gets a SERVER span that starts its trace: a ``traceparent`` sent by the caller is
+linked, not continued (the endpoint is public; callers do not own fnbox's traces). 5xx answers
+are the platform's faults and mark the span ERROR; 4xx are the caller's and do not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from fnbox.telemetry.propagation import link_of
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+__all__ = ["observe_requests"]
+
+tracer = trace.get_tracer("fnbox.gateway")
+meter = metrics.get_meter("fnbox.gateway")
+
+_requests = meter.create_counter(
+    "fnbox.gateway.requests", unit="1", description="Webhook requests answered, by status code."
+)
+_duration = meter.create_histogram(
+    "fnbox.gateway.request.duration",
+    unit="s",
+    description="Time to answer a webhook request (stored durably on the bus for 202).",
+    explicit_bucket_boundaries_advisory=(
+        0.001,
+        0.0025,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+        0.5,
+        1.0,
+        2.5,
+    ),
+)
+_UNTRACED = frozenset({"/metrics", "/healthz"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Trace and count every request except the scrape and health endpoints."""
+    if request.path in _UNTRACED:
+        return await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else request.path
+    link = link_of(request.headers)
+    start = time.perf_counter()
+    status = 500
+    with tracer.start_as_current_span(
+        f"{request.method} {route}",
+        kind=SpanKind.SERVER,
+        context=Context(),  # a new trace per webhook
+        links=[link] if link is not None else [],
+        attributes={
+            "http.request.method": request.method,
+            "http.route": route,
+            "url.path": request.path,
+            "fnbox.instance": request.match_info.get("instance", ""),
+        },
+        record_exception=True,
+        set_status_on_exception=True,
+    ) as span:
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+            labels = {"status": str(status)}
+            _requests.add(1, labels)
+            _duration.record(time.perf_counter() - start, labels)

@@ -1,0 +1,165 @@
+"""Spans and counters of the bus hops: a PRODUCER span per publish whose context rides in the
+message headers, a CONSUMER span per processing attempt parented on it.
+
+A round that handles several messages at once (onBatch) is parented on the first message and
+linked to every message, so each webhook's trace still reaches its delivery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping, Sequence
+from typing import Any, TypeVar
+
+from fnbox.bus import Bus, Delivery, Message
+from fnbox.delivery.busio import Outgoing
+from fnbox.delivery.busio import publish_all as _publish_all
+from fnbox.telemetry.propagation import context_of, inject, link_of
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Link, Span, SpanKind
+
+__all__ = ["DeliveryRound", "consumed", "delivery_round", "publish", "publish_all"]
+
+tracer = trace.get_tracer("fnbox.pipeline")
+meter = metrics.get_meter("fnbox.pipeline")
+
+_redeliveries = meter.create_counter(
+    "fnbox.pipeline.retries",
+    unit="1",
+    description="Messages taken again after a failed or unfinished attempt (retries and "
+    "expired leases), by stage.",
+)
+_attempts = meter.create_counter(
+    "fnbox.delivery.attempts",
+    unit="1",
+    description="Destination delivery attempts by verdict (OK, RETRY, FAIL).",
+)
+
+S = TypeVar("S")
+
+
+def _kind(topic: str) -> str:
+    return topic.split(".", 1)[0]
+
+
+def _producer_span(topic: str, count: int) -> contextlib.AbstractContextManager[Span]:
+    return tracer.start_as_current_span(
+        f"publish {_kind(topic)}",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "fnbox",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+            "messaging.batch.message_count": count,
+        },
+        record_exception=True,
+        set_status_on_exception=True,  # the bus failing is a platform fault
+    )
+
+
+async def publish(
+    bus: Bus,
+    topic: str,
+    data: bytes,
+    headers: MutableMapping[str, str],
+    *,
+    dedup_id: str | None = None,
+) -> str:
+    """``bus.publish`` inside a PRODUCER span whose context is added to ``headers``."""
+    with _producer_span(topic, 1):
+        inject(headers)
+        return await bus.publish(topic, data, headers, dedup_id=dedup_id)
+
+
+async def publish_all(bus: Bus, topic: str, messages: Sequence[Outgoing]) -> None:
+    """:func:`fnbox.delivery.busio.publish_all` inside one PRODUCER span, its context added
+    to every message's headers."""
+    if not messages:
+        return
+    with _producer_span(topic, len(messages)):
+        for message in messages:
+            inject(message.headers)
+        await _publish_all(bus, topic, messages)
+
+
+def _consumer_attributes(message: Message, stage: str) -> dict[str, Any]:
+    return {
+        "messaging.system": "fnbox",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": message.topic,
+        "messaging.message.id": message.id,
+        "fnbox.stage": stage,
+        "fnbox.attempt": message.attempt,
+    }
+
+
+Process = Callable[[S, Delivery], Coroutine[Any, Any, None]]
+
+
+def consumed(name: str, stage: str) -> Callable[[Process[S]], Process[S]]:
+    """Decorate ``process(self, delivery)``: a CONSUMER span parented on the message's
+    publisher; a message seen again (attempt > 1) counts as a retry of ``stage``."""
+
+    def wrap(method: Process[S]) -> Process[S]:
+        @functools.wraps(method)
+        async def process(self: S, delivery: Delivery) -> None:
+            message = delivery.message
+            if message.attempt > 1:
+                _redeliveries.add(1, {"stage": stage})
+            with tracer.start_as_current_span(
+                name,
+                context=context_of(message.headers),
+                kind=SpanKind.CONSUMER,
+                attributes=_consumer_attributes(message, stage),
+            ):
+                await method(self, delivery)
+
+        return process
+
+    return wrap
+
+
+class DeliveryRound:
+    """The span of one destination round; :meth:`settled` records what became of it."""
+
+    def __init__(self, span: Span, size: int) -> None:
+        self.span = span
+        self._size = size
+
+    def settled(self, verdicts: Sequence[object]) -> None:
+        """One verdict (an enum with a ``name``, or a string) per message, in order."""
+        labels = [str(getattr(v, "name", v)) for v in verdicts]
+        for label in labels:
+            _attempts.add(1, {"verdict": label})
+        if self._size == 1 and labels:
+            self.span.set_attribute("fnbox.verdict", labels[0])
+        else:
+            self.span.set_attribute("fnbox.verdicts", labels)
+
+
+@contextlib.contextmanager
+def delivery_round(topic: str, deliveries: Sequence[Delivery]) -> Iterator[DeliveryRound]:
+    """A CONSUMER span around delivering ``deliveries`` of ``topic`` (one attempt each)."""
+    messages = [d.message for d in deliveries]
+    retried = sum(1 for m in messages if m.attempt > 1)
+    if retried:
+        _redeliveries.add(retried, {"stage": "destination"})
+    first: Mapping[str, str] = messages[0].headers if messages else {}
+    attributes = _consumer_attributes(messages[0], "destination") if messages else {}
+    attributes["messaging.destination.name"] = topic
+    if len(messages) > 1:
+        attributes.pop("messaging.message.id", None)
+        attributes["messaging.batch.message_count"] = len(messages)
+        attributes["fnbox.attempt"] = max(m.attempt for m in messages)
+    links: list[Link] = [link for m in messages[1:] if (link := link_of(m.headers)) is not None]
+    with tracer.start_as_current_span(
+        f"deliver {_kind(topic)}",
+        context=context_of(first),
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+        links=links,
+        record_exception=True,
+        set_status_on_exception=True,
+    ) as span:
+        yield DeliveryRound(span, len(messages))

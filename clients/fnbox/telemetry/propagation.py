@@ -1,0 +1,45 @@
+"""W3C trace context in string maps: bus message headers, ``InvokeFunctionRequest.trace_context``
+and worker frames all carry ``traceparent`` (and ``tracestate``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanContext
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+__all__ = ["TRACEPARENT", "TRACESTATE", "context_of", "inject", "link_of"]
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+
+_propagator = TraceContextTextMapPropagator()
+
+
+def inject(carrier: MutableMapping[str, str], context: Context | None = None) -> None:
+    """Write the trace context of ``context`` (default: the current one) into ``carrier``."""
+    _propagator.inject(carrier, context=context)
+
+
+def context_of(carrier: Mapping[str, str]) -> Context | None:
+    """The context to parent spans on, from ``carrier``; None when it holds no valid
+    traceparent (then the current context applies)."""
+    if TRACEPARENT not in carrier:
+        return None
+    context = _propagator.extract(carrier)
+    span_context = trace.get_current_span(context).get_span_context()
+    return context if span_context.is_valid else None
+
+
+def span_context_of(carrier: Mapping[str, str]) -> SpanContext | None:
+    """The remote span context in ``carrier``, when valid."""
+    context = context_of(carrier)
+    return None if context is None else trace.get_current_span(context).get_span_context()
+
+
+def link_of(carrier: Mapping[str, str]) -> Link | None:
+    """A span link to the context in ``carrier``, when it holds one."""
+    span_context = span_context_of(carrier)
+    return None if span_context is None else Link(span_context)

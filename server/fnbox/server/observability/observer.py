@@ -1,0 +1,92 @@
+"""What happens after every invocation the dispatcher runs: metrics, usage, logs."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fnbox.executor import types as ex
+from fnbox.server.dispatch import Target
+from fnbox.server.observability.entries import Finished, is_error
+from fnbox.server.observability.logs import FunctionLogs
+from fnbox.server.observability.usage import UsageMeter
+from opentelemetry import metrics, trace
+
+__all__ = ["RUN_LABEL", "InvocationObserver"]
+
+log = logging.getLogger(__name__)
+
+# The `function` label of unsaved code (RunFunction).
+RUN_LABEL = "(run)"
+
+meter = metrics.get_meter("fnbox.server")
+_invocations = meter.create_counter(
+    "fnbox.invocations", unit="1", description="Function invocations by function, type, outcome."
+)
+_duration = meter.create_histogram(
+    "fnbox.invocation.duration",
+    unit="s",
+    description="Execution time of function invocations (as the worker measured it).",
+    explicit_bucket_boundaries_advisory=(
+        0.001,
+        0.0025,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+        0.5,
+        1.0,
+        2.5,
+        5.0,
+        10.0,
+    ),
+)
+
+
+class InvocationObserver:
+    """Called by the dispatcher with each finished invocation; never raises."""
+
+    def __init__(self, *, usage: UsageMeter, logs: FunctionLogs) -> None:
+        self._usage = usage
+        self._logs = logs
+
+    def __call__(
+        self,
+        spec: ex.FunctionSpec,
+        invocation: ex.Invocation,
+        result: ex.InvocationResult,
+        target: Target | None,
+    ) -> None:
+        try:
+            self._observe(spec, invocation, result, target)
+        except Exception:
+            log.exception("observing an invocation of %s failed", spec.key)
+
+    def _observe(
+        self,
+        spec: ex.FunctionSpec,
+        invocation: ex.Invocation,
+        result: ex.InvocationResult,
+        target: Target | None,
+    ) -> None:
+        function = target.function if target is not None else None
+        label = function.id if function is not None else RUN_LABEL
+        _invocations.add(
+            1, {"function": label, "type": spec.type.value, "outcome": result.outcome.value}
+        )
+        _duration.record(result.duration_ms / 1000, {"function": label, "type": spec.type.value})
+        if target is None or function is None:
+            return
+        now = time.time()
+        self._usage.record(
+            function.workspace_id,
+            function.id,
+            at=now,
+            duration_ms=result.duration_ms,
+            error=is_error(result.outcome),
+        )
+        span_context = trace.get_current_span().get_span_context()
+        trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else ""
+        self._logs.record(Finished(spec, invocation, result, target, trace_id, now))
