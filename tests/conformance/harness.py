@@ -174,9 +174,14 @@ def describe(result: Result) -> str:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool] | bool], *, within: float, what: str
+    check: Callable[[], Awaitable[bool] | bool],
+    *,
+    within: float,
+    what: str,
+    details: Callable[[], str] = str,
 ) -> None:
-    """Poll ``check`` (every 50 ms) until it is true; fail naming ``what`` after ``within`` s."""
+    """Poll ``check`` (every 50 ms) until it is true; fail naming ``what`` (and ``details()``,
+    e.g. the service logs) after ``within`` seconds."""
     deadline = time.monotonic() + within
     while True:
         value = check()
@@ -185,5 +190,5 @@ async def eventually(
         if value:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}\n{details()}")
         await asyncio.sleep(0.05)

@@ -43,7 +43,7 @@ SPEC → tests
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -55,13 +55,8 @@ from fnbox.delivery.settings import DeliverySettings
 from fnbox.functions.v1 import dead_letters_pb2, resources_pb2
 from fnbox.gateway.settings import GatewaySettings
 
-from tests.conformance.harness import (
-    DESTINATION,
-    INSERT_DESTINATION,
-    INSERT_SOURCE,
-    SOURCE,
-    eventually,
-)
+from tests.conformance import harness
+from tests.conformance.harness import DESTINATION, INSERT_DESTINATION, INSERT_SOURCE, SOURCE
 from tests.e2e import pipeline
 from tests.e2e.sink import Sink
 from tests.e2e.system import System
@@ -76,6 +71,13 @@ _names = itertools.count(1)
 @pytest.fixture(scope="module")
 def system(served: System) -> System:
     return served
+
+
+async def eventually(
+    system: System, check: Callable[[], Awaitable[bool] | bool], *, within: float, what: str
+) -> None:
+    """harness.eventually, with the tail of the service logs in the failure message."""
+    await harness.eventually(check, within=within, what=what, details=lambda: system.logs()[-6000:])
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -189,13 +191,15 @@ async def test_only_a_resolved_source_handler_sends_its_events(
     await destination(client, sink, "resolved", [src.name])
     await post(system, src, {"event": "Failed", "fail": True})
     await post(system, src, {"event": "Kept"})
-    await eventually(lambda: len(sink.received("resolved")) == 1, within=30, what="the kept event")
+    await eventually(
+        system, lambda: len(sink.received("resolved")) >= 1, within=30, what="the kept event"
+    )
 
     async def failed_recorded() -> bool:
         return len(await dead_letters(client, src)) == 1
 
-    await eventually(failed_recorded, within=30, what="the failed webhook in the DLQ")
-    assert [e["event"] for e in sink.received("resolved")] == ["Kept"]
+    await eventually(system, failed_recorded, within=30, what="the failed webhook in the DLQ")
+    assert {e["event"] for e in sink.received("resolved")} == {"Kept"}  # duplicates are legal
     (letter,) = await dead_letters(client, src)
     assert (letter.reason, letter.attempts) == ("FINAL_OUTCOME", 1)
 
@@ -208,7 +212,7 @@ async def test_destination_retry_error_is_retried_until_delivered(
     sink.route("retried").failures = [503, 503]  # the function turns 5xx into RetryError
     await post(system, src, pipeline.track(1))
     await eventually(
-        lambda: len(sink.received("retried")) == 1, within=60, what="the retried event"
+        system, lambda: len(sink.received("retried")) == 1, within=60, what="the retried event"
     )
     assert sink.route("retried").attempts == 3
     assert await dead_letters(client, dest) == []
@@ -219,14 +223,18 @@ async def test_destination_timeout_is_retried(
 ) -> None:
     src = await source(client)
     dest = await destination(
-        client, sink, "slow", [src.name], limits=pb.FunctionLimits(timeout_ms=500)
+        client, sink, "slow", [src.name], limits=pb.FunctionLimits(timeout_ms=1500)
     )
+    # The first attempt hangs on the endpoint until the 1.5 s limit kills it; the retry runs in
+    # a new worker (its first fetch may take a few hundred ms on a busy machine).
     sink.route("slow").hang = True
     await post(system, src, pipeline.track(1))
-    await eventually(lambda: sink.route("slow").attempts >= 1, within=30, what="the first attempt")
+    await eventually(
+        system, lambda: sink.route("slow").attempts >= 1, within=30, what="the first attempt"
+    )
     sink.route("slow").hang = False
     await eventually(
-        lambda: len(sink.received("slow")) == 1, within=60, what="the event after a timeout"
+        system, lambda: len(sink.received("slow")) == 1, within=60, what="the event after a timeout"
     )
     assert sink.route("slow").attempts >= 2
     assert await dead_letters(client, dest) == []
@@ -256,7 +264,7 @@ async def test_destination_final_outcomes_are_not_retried(
     async def three() -> bool:
         return len(await dead_letters(client, dest)) == 3
 
-    await eventually(three, within=60, what="3 dead letters")
+    await eventually(system, three, within=60, what="3 dead letters")
     letters = await dead_letters(client, dest)
     seen = sorted((d.error.name, d.reason, d.attempts) for d in letters)
     assert seen == [
@@ -277,7 +285,7 @@ async def test_source_retry_error_is_attempted_six_times(
     async def exhausted() -> bool:
         return len(await dead_letters(client, src)) == 1
 
-    await eventually(exhausted, within=60, what="the exhausted webhook")
+    await eventually(system, exhausted, within=60, what="the exhausted webhook")
     (letter,) = await dead_letters(client, src)
     assert (letter.reason, letter.attempts, letter.error.name) == (
         "RETRIES_EXHAUSTED",
@@ -315,7 +323,9 @@ async def test_on_batch_partial_failure_retries_only_failed_events(
     await destination(client, sink, "partial", [src.name], code=ON_BATCH_PER_EVENT, batch=batch)
     sink.route("partial").failures = [500]  # the first event posted fails once
     await post(system, src, {"events": [pipeline.track(i) for i in range(5)]})
-    await eventually(lambda: len(sink.message_ids("partial")) == 5, within=60, what="5 events")
+    await eventually(
+        system, lambda: len(sink.message_ids("partial")) == 5, within=60, what="5 events"
+    )
     assert sink.route("partial").attempts == 6  # 5 + the one failed entry again
     assert max(sink.message_ids("partial").values()) == 1
 
@@ -336,7 +346,7 @@ async def test_on_batch_gets_at_most_max_count_events(
     def delivered() -> int:
         return sum(int(b["size"]) for b in sink.received("sizes"))  # type: ignore[call-overload]
 
-    await eventually(lambda: delivered() == 7, within=60, what="7 events in batches")
+    await eventually(system, lambda: delivered() == 7, within=60, what="7 events in batches")
     sizes = [b["size"] for b in sink.received("sizes")]
     assert all(1 <= s <= 3 for s in sizes), sizes  # type: ignore[operator]
     assert sorted(n for b in sink.received("sizes") for n in b["ns"]) == list(range(7))  # type: ignore[attr-defined]
@@ -366,7 +376,7 @@ async def test_insert_function_modified_event_is_delivered(
     await destination(client, sink, "modified", [src.name], insert_instance=insert.name)
     await post(system, src, pipeline.track(1))
     await eventually(
-        lambda: len(sink.received("modified")) == 1, within=30, what="the modified event"
+        system, lambda: len(sink.received("modified")) >= 1, within=30, what="the modified event"
     )
     assert sink.received("modified")[0]["properties"] == {"n": 1, "redacted": True}
 
@@ -380,10 +390,12 @@ async def test_insert_function_drop_is_neither_delivered_nor_retried(
     test_event = pipeline.track(1) | {"properties": {"test": True}}
     await post(system, src, {"events": [test_event, pipeline.track(2)]})
     await eventually(
-        lambda: len(sink.received("after-drop")) == 1, within=30, what="the kept event"
+        system, lambda: len(sink.received("after-drop")) >= 1, within=30, what="the kept event"
     )
-    await eventually(lambda: len(sink.received("insert-drops-b")) == 1, within=30, what="the drop")
-    assert sink.received("after-drop")[0]["userId"] == "u2"
+    await eventually(
+        system, lambda: len(sink.received("insert-drops-b")) == 1, within=30, what="the drop"
+    )
+    assert {e["userId"] for e in sink.received("after-drop")} == {"u2"}
     assert sink.route("insert-drops-b").attempts == 1
     assert await dead_letters(client, dest) == []
 
@@ -397,7 +409,9 @@ async def test_source_insert_function_transforms_events_at_ingest(
     src = await source(client, insert_instance=insert.name)
     await destination(client, sink, "ingested", [src.name])
     await post(system, src, pipeline.track(1))
-    await eventually(lambda: len(sink.received("ingested")) == 1, within=30, what="the event")
+    await eventually(
+        system, lambda: len(sink.received("ingested")) >= 1, within=30, what="the event"
+    )
     assert sink.received("ingested")[0]["context"]["ingest"] == "checked"  # type: ignore[index]
 
 
@@ -412,10 +426,12 @@ async def test_set_objects_never_reach_destinations(
     src = await source(client, code)
     await destination(client, sink, "no-objects", [src.name])
     await post(system, src, {})
-    await eventually(lambda: len(sink.received("no-objects")) == 1, within=30, what="the track")
+    await eventually(
+        system, lambda: len(sink.received("no-objects")) >= 1, within=30, what="the track"
+    )
     # Both came from one invocation and are published together: the track arriving means the
     # object would have been there too.
-    assert [e.get("type") for e in sink.received("no-objects")] == ["track"]
+    assert {e.get("type") for e in sink.received("no-objects")} == {"track"}
 
 
 async def test_ingest_sets_received_at_and_message_id(
@@ -424,8 +440,10 @@ async def test_ingest_sets_received_at_and_message_id(
     src = await source(client)
     await destination(client, sink, "enriched", [src.name])
     await post(system, src, pipeline.track(1))
-    await eventually(lambda: len(sink.received("enriched")) == 1, within=30, what="the event")
-    (event,) = sink.received("enriched")
+    await eventually(
+        system, lambda: len(sink.received("enriched")) >= 1, within=30, what="the event"
+    )
+    event = sink.received("enriched")[0]
     assert event["receivedAt"] and event["messageId"]
 
 
@@ -443,6 +461,6 @@ async def test_webhook_body_reaches_the_function_unchanged(
         url = pipeline.webhook_url(system.http, src)
         async with session.post(url, data=body, headers=JSON) as response:
             assert response.status == 202
-    await eventually(lambda: len(sink.received("raw")) == 1, within=30, what="the event")
+    await eventually(system, lambda: len(sink.received("raw")) >= 1, within=30, what="the event")
     properties = sink.received("raw")[0]["properties"]
     assert properties == {"text": body.decode(), "keys": ["zeta", "alpha"]}
