@@ -29,6 +29,8 @@ async def control(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Con
         grpc={"listen": "127.0.0.1:0"},
         # 127.0.0.1 is allowed so that functions can reach the tests' local HTTP servers.
         executor={"warm_workers": 2, "egress_allow": ["127.0.0.1/32"], "max_workers": 32},
+        # Logs and usage are written to the store in the background: flush often.
+        telemetry={"logs_flush_s": 0.1, "usage_flush_s": 0.1},
     )
     service = ControlService(settings, tracer_provider=None)
     await service.start()

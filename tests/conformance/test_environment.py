@@ -11,6 +11,10 @@ SPEC → tests
   → test_crypto_is_nodes_crypto
 - §6 window is the global object [boreal] → test_window_is_the_global_object
 - §6 fetch makes outbound HTTP calls (node-fetch API) [doc] → test_fetch_reaches_an_http_endpoint
+- §6 outbound traffic: fnbox refuses loopback/private/link-local addresses unless allowed
+  (docs/segment-compat.md) → test_fetch_to_a_private_address_is_refused_unless_allowed
+- §6 the editor shows at most 4 KB of console output (fnbox: 16 KiB per invocation, marked
+  truncated) → test_console_output_is_capped_and_marked_truncated
 - §6 lodash and moment-timezone are the libraries of those names [doc]
   → test_lodash_and_moment_work
 - §6 platform SDK globals not shipped by fnbox (AWS, stripe, twilio, ...) are absent
@@ -156,6 +160,25 @@ async def test_fetch_reaches_an_http_endpoint(conformance: Conformance) -> None:
     assert list(result.logs) == ["201 true 7"], describe(result)
     assert received == [b'{"name":"Order Completed"}']
     assert [(r.method, r.status) for r in result.requests] == [("POST", 201)]
+
+
+async def test_fetch_to_a_private_address_is_refused_unless_allowed(
+    conformance: Conformance,
+) -> None:
+    # The suite's server allows 127.0.0.1/32 only; 127.0.0.2 is loopback too, but not allowed.
+    code = "async function onTrack(event) { await fetch('http://127.0.0.2:8080/internal') }"
+    result = await conformance.run(DESTINATION, code, event=event())
+    assert result.outcome == ERROR, describe(result)
+    (request,) = result.requests
+    assert request.status == 0 and "EGRESS_DENIED" in request.error
+
+
+async def test_console_output_is_capped_and_marked_truncated(conformance: Conformance) -> None:
+    code = "async function onTrack(e) { for (let i = 0; i < 400; i++) console.log('x'.repeat(99)) }"
+    result = await conformance.run(DESTINATION, code, event=event())
+    assert result.outcome == OK and result.logs_truncated
+    assert sum(len(line) + 1 for line in result.logs[:-1]) <= 16 * 1024
+    assert result.logs[-1].startswith("… logs truncated")
 
 
 async def test_lodash_and_moment_work(conformance: Conformance) -> None:

@@ -9,6 +9,8 @@ SPEC → tests
   → test_missing_required_setting_blocks_connect
 - §5 a setting has name, label, description, type, required, sensitive [API model]
   → test_setting_definition_keeps_all_six_fields
+- §5 the setting name is a camelCase identifier (Segment derives it from the label; fnbox
+  takes it as given and checks it) → test_setting_name_must_be_a_camel_case_identifier
 - §5 types STRING, BOOLEAN, ARRAY (string array), TEXT_MAP (string→string) [API]
   → test_setting_types_reach_the_handler_as_json_values
 - §5 a value of the wrong type is rejected [API types] → test_setting_value_of_wrong_type_is_rejected
@@ -94,6 +96,15 @@ async def test_setting_definition_keeps_all_six_fields(conformance: Conformance)
         "six fields", DESTINATION, PRINT_API_KEY, settings_schema=[definition]
     )
     assert list(made.settings_schema) == [definition]
+
+
+async def test_setting_name_must_be_a_camel_case_identifier(conformance: Conformance) -> None:
+    for name in ("API Key", "ApiKey", "api-key"):
+        with pytest.raises(InvalidArgument) as caught:
+            await conformance.client.functions.create(
+                "bad setting", DESTINATION, PRINT_API_KEY, settings_schema=[setting(name)]
+            )
+        assert caught.value.reason == "INVALID_SETTING_NAME"
 
 
 async def test_setting_types_reach_the_handler_as_json_values(conformance: Conformance) -> None:
