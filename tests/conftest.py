@@ -7,13 +7,6 @@ grpc.aio on 127.0.0.1:0) with an open channel and the bootstrap platform-admin t
 
 from __future__ import annotations
 
-import os
-
-# gRPC core's fork handlers restart its threads in a forked child; a worker spawned with a
-# preexec_fn (a real fork, not vfork) from a process that runs grpc then dies before exec
-# (SIGSEGV/SIGABRT, "epoll_wait error: Bad file descriptor"). Must be set before grpc loads.
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
-
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
