@@ -29,6 +29,8 @@ SPEC → tests
   → test_insert_function_returns_at_most_one_event
 - §1 / §8.10 insert without a handler for the type → blocked (Unsupported Event Type) [doc]
   → test_insert_function_without_handler_blocks_the_event
+- §1 unknown type: a no-op in boreal; an insert function passes it through unchanged (fnbox
+  choice, docs/segment-compat.md) → test_insert_function_passes_unknown_event_types_through
 - §1 source insert returns the event to pass it through [doc]
   → test_source_insert_passes_the_returned_event_through
 - §1 one insert function per destination, one insert may serve many destinations [doc]
@@ -258,6 +260,16 @@ async def test_insert_function_without_handler_blocks_the_event(
     assert result.outcome == EVENT_NOT_SUPPORTED
     assert result.error.message == "group not supported"
     assert not result.HasField("returned")
+
+
+async def test_insert_function_passes_unknown_event_types_through(
+    conformance: Conformance,
+) -> None:
+    code = "async function onTrack(event) { throw new Error('not called') }"
+    given = event("experiment_viewed", userId="u", properties={"variant": "b"})
+    result = await conformance.run(INSERT_DESTINATION, code, event=given)
+    assert result.outcome == OK, describe(result)
+    assert returned(result) == orjson.loads(given)
 
 
 async def test_source_insert_passes_the_returned_event_through(
