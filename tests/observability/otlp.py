@@ -1,4 +1,5 @@
-"""A real OTLP/gRPC trace receiver on 127.0.0.1:0 (the collector a deployment points at)."""
+"""A real OTLP/gRPC receiver of traces and metrics on 127.0.0.1:0 (the collector a deployment
+points at)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
@@ -40,6 +45,7 @@ class ReceivedSpan:
 class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
     endpoint: str = ""
     spans: list[ReceivedSpan] = field(default_factory=list)
+    metric_names: set[str] = field(default_factory=set)
     exports: int = 0
 
     async def Export(
@@ -62,11 +68,27 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+    async def Export(
+        self,
+        request: metrics_service_pb2.ExportMetricsServiceRequest,
+        context: grpc.aio.ServicerContext[object, object],
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                self.receiver.metric_names.update(m.name for m in scope_metrics.metrics)
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
 @asynccontextmanager
 async def otlp_receiver() -> AsyncIterator[Receiver]:
     receiver = Receiver()
     server = grpc.aio.server()
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)  # type: ignore[no-untyped-call]
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(receiver), server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     receiver.endpoint = f"http://127.0.0.1:{port}"

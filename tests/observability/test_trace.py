@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import orjson
+from fnbox.client import FnboxClient
 from fnbox.functions.v1 import resources_pb2
 from fnbox.telemetry.invoke import SPAN_NAME as CLIENT_INVOKE
 from opentelemetry.sdk.trace import ReadableSpan
@@ -11,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.e2e.pipeline import DESTINATION, URL_SETTING, deployed, post, webhook_url
+from tests.e2e.sink import Sink
 from tests.e2e.system import eventually
 from tests.observability.conftest import Stack
 from tests.observability.traces import Trace
@@ -25,14 +27,13 @@ async function onRequest(request, settings) {
 """
 
 
-async def pipeline(stack: Stack) -> resources_pb2.Instance:
+async def pipeline(client: FnboxClient, sink: Sink) -> resources_pb2.Instance:
     """A source (fetching /lookup) connected to a destination (posting to /dest)."""
-    client = stack.client
     source_fn = await deployed(
         client, "src", resources_pb2.FUNCTION_TYPE_SOURCE, SOURCE, schema=[URL_SETTING]
     )
     source = await client.instances.create(
-        source_fn.name, "src", settings=orjson.dumps({"url": stack.sink.url("lookup")})
+        source_fn.name, "src", settings=orjson.dumps({"url": sink.url("lookup")})
     )
     destination_fn = await deployed(
         client, "dst", resources_pb2.FUNCTION_TYPE_DESTINATION, DESTINATION, schema=[URL_SETTING]
@@ -40,7 +41,7 @@ async def pipeline(stack: Stack) -> resources_pb2.Instance:
     await client.instances.create(
         destination_fn.name,
         "dst",
-        settings=orjson.dumps({"url": stack.sink.url("dest")}),
+        settings=orjson.dumps({"url": sink.url("dest")}),
         sources=[source.name],
     )
     return source
@@ -54,7 +55,7 @@ def _fetch_to(spans: list[ReadableSpan], path: str) -> ReadableSpan | None:
 async def test_one_webhook_is_one_trace_down_to_the_destination_fetch(
     stack: Stack, spans: InMemorySpanExporter
 ) -> None:
-    source = await pipeline(stack)
+    source = await pipeline(stack.client, stack.sink)
     async with aiohttp.ClientSession() as session:
         status, _, _ = await post(
             session, webhook_url(stack.http, source), {"event": "Signed Up", "userId": "u1"}

@@ -48,6 +48,10 @@ class PipelineTelemetry:
                 self.metrics_address = await self._metrics.start()
         self._lag.start()
 
+    async def sample(self) -> None:
+        """Refresh the bus-lag figures now (they are otherwise refreshed every 10 s)."""
+        await self._lag.sample()
+
     async def stop(self) -> None:
         await self._lag.stop()
         if self._metrics is not None:

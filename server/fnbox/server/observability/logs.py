@@ -164,6 +164,10 @@ class FunctionLogs:
         tail.poller = asyncio.create_task(self._poll_others(tail), name="tail-poll")
         return tail
 
+    def watching(self, function_id: str) -> int:
+        """How many live tails of ``function_id`` are open on this replica."""
+        return len(self._tails.get(function_id, ()))
+
     def _close_tail(self, tail: Tail) -> None:
         watchers = self._tails.get(tail.function_id)
         if watchers is not None:
