@@ -41,8 +41,8 @@ class BenchConfig:
     def quick_run(cls) -> BenchConfig:
         return cls(
             quick=True,
-            duration_s=0.6,
-            warmup_s=0.2,
+            duration_s=0.5,
+            warmup_s=0.15,
             repeats=3,
             loadgen_processes=2,
             batch_concurrency=8,

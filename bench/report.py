@@ -27,6 +27,10 @@ def _pair(results: Results, path: str) -> str:
     return f"{_fmt(_get(results, f'{path}.p50_ms'))} / {_fmt(_get(results, f'{path}.p99_ms'))}"
 
 
+def _rps_p50(results: Results, path: str) -> str:
+    return f"{_fmt(_get(results, f'{path}.rps'))} / {_fmt(_get(results, f'{path}.p50_ms'))}"
+
+
 def _rows(results: Results) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     for c in ("c1", "c8", "c32"):
@@ -47,11 +51,23 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
                 "",
             )
         )
+    for c in ("c1", "c32"):
+        rows.append(
+            (
+                f"unary {c[1:]} caller(s): rps / p50 ms vs gRPC + 1 worker round trip",
+                _rps_p50(results, f"unary.{c}"),
+                _rps_p50(results, f"baselines.grpc_worker_floor.{c}") + " (echo + worker)",
+                _fmt(_get(results, f"ratios.unary_rps_{c}_vs_worker_floor"), "x"),
+            )
+        )
     rows.append(
         (
             "unary 32 callers: server CPU µs/call",
             _fmt(_get(results, "unary.c32.server_cpu_us_per_call")),
-            _fmt(_get(results, "baselines.grpc_echo.c32.server_cpu_us_per_call")) + " (gRPC echo)",
+            _fmt(_get(results, "baselines.grpc_echo.c32.server_cpu_us_per_call"))
+            + " (gRPC echo); "
+            + _fmt(_get(results, "baselines.grpc_worker_floor.c32.server_cpu_us_per_call"))
+            + " (echo + worker)",
             _fmt(_get(results, "ratios.unary_cpu_per_call_c32_vs_echo"), "x"),
         )
     )
@@ -163,6 +179,7 @@ def write_chart(results: Results, path: Path) -> None:
         {
             "fnbox": [g(f"unary.{c}.rps") for c in cs],
             "gRPC echo": [g(f"baselines.grpc_echo.{c}.rps") for c in cs],
+            "echo + 1 worker round trip": [g(f"baselines.grpc_worker_floor.{c}.rps") for c in cs],
         },
         "unary InvokeFunction: calls/s by concurrent callers",
     )

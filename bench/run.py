@@ -100,18 +100,22 @@ class Bench:
         cfg = self.config
         with LoadGenerator(cfg.loadgen_processes) as loadgen, EchoServer() as echo:
             fnbox: FnboxServer | None = None
+            floor: EchoServer | None = None
             if unavailable:
                 for name in ("unary", "batch", "cold_start", "e2e", "memory"):
                     self.results["skipped"][name] = unavailable
             else:
                 fnbox = self.start_fnbox(POOL_SETTINGS, "pool")
+                floor = EchoServer(executor=True)
             try:
-                self.attempt("unary", lambda: self._unary(cfg, loadgen, echo, fnbox))
+                self.attempt("unary", lambda: self._unary(cfg, loadgen, echo, fnbox, floor))
                 self.attempt("batch", lambda: self._batch(cfg, loadgen, fnbox))
                 if fnbox:
                     self.attempt("cold_start.warm_pool", lambda: self._cold(fnbox, "warm_pool"))
                     self.attempt("e2e", lambda: self._e2e(cfg, loadgen, fnbox))
             finally:
+                if floor:
+                    floor.stop()
                 if fnbox:
                     fnbox.stop()
         if not unavailable:
@@ -131,12 +135,19 @@ class Bench:
         return self.results
 
     def _unary(
-        self, cfg: BenchConfig, loadgen: LoadGenerator, echo: EchoServer, fnbox: FnboxServer | None
+        self,
+        cfg: BenchConfig,
+        loadgen: LoadGenerator,
+        echo: EchoServer,
+        fnbox: FnboxServer | None,
+        floor: EchoServer | None,
     ) -> None:
-        section, echo_section = unary.run(cfg, loadgen, echo, fnbox)
+        section, echo_section, floor_section = unary.run(cfg, loadgen, echo, fnbox, floor)
         self.results["unary"] = section
         baselines = self.results["baselines"]
         baselines["grpc_echo"] = echo_section
+        if floor_section:
+            baselines["grpc_worker_floor"] = floor_section
         baselines["grpc_echo_rps_c32"] = echo_section["c32"]["rps"]
         baselines["grpc_echo_p50_ms_c1"] = echo_section["c1"]["p50_ms"]
 

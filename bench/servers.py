@@ -91,10 +91,12 @@ class ServerProcess:
 
 
 class EchoServer:
-    """The bare grpc.aio echo servicer (``bench.echo_server``) in a child process."""
+    """The bare grpc.aio echo servicer (``bench.echo_server``) in a child process; with
+    ``executor=True``, each call also makes one round trip to a warm fnbox worker."""
 
-    def __init__(self) -> None:
-        self._proc = ServerProcess([sys.executable, "-m", "bench.echo_server"], cwd=REPO_ROOT)
+    def __init__(self, *, executor: bool = False) -> None:
+        argv = [sys.executable, "-m", "bench.echo_server"] + (["--executor"] if executor else [])
+        self._proc = ServerProcess(argv, cwd=REPO_ROOT)
         match = self._proc.wait_for_line(r"^port (\d+)$", timeout_s=30)
         self.target = f"127.0.0.1:{match.group(1)}"
 

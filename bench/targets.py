@@ -32,6 +32,10 @@ def compute_ratios(results: Results) -> dict[str, float | None]:
         ratios[f"unary_rps_{c}_vs_echo"] = _ratio(
             _get(results, f"unary.{c}.rps"), _get(results, f"baselines.grpc_echo.{c}.rps")
         )
+    for c in ("c1", "c32"):
+        ratios[f"unary_rps_{c}_vs_worker_floor"] = _ratio(
+            _get(results, f"unary.{c}.rps"), _get(results, f"baselines.grpc_worker_floor.{c}.rps")
+        )
     ratios["unary_cpu_per_call_c32_vs_echo"] = _ratio(
         _get(results, "unary.c32.server_cpu_us_per_call"),
         _get(results, "baselines.grpc_echo.c32.server_cpu_us_per_call"),

@@ -42,7 +42,7 @@ def run(
     loop_runs: dict[int, list[float]] = {size: [] for size in SIZES}
     for _ in range(config.repeats):
         for size in SIZES:
-            loop_s = min(config.duration_s, 0.5)
+            loop_s = min(config.duration_s / 2, 0.5)
             loop_runs[size].append(node_loop_events_per_s(EVENT, size, loop_s))
             if fnbox:
                 spec = LoadSpec(

@@ -37,26 +37,37 @@ def prepare_fnbox(fnbox: FnboxServer) -> bytes:
 
 
 def run(
-    config: BenchConfig, loadgen: LoadGenerator, echo: EchoServer, fnbox: FnboxServer | None
-) -> tuple[Section, Section]:
-    """Returns (the ``unary`` section or {}, the echo baseline's figures)."""
+    config: BenchConfig,
+    loadgen: LoadGenerator,
+    echo: EchoServer,
+    fnbox: FnboxServer | None,
+    floor: EchoServer | None = None,
+) -> tuple[Section, Section, Section]:
+    """Returns (the ``unary`` section or {}, the echo baseline's figures, the gRPC+worker
+    floor's figures or {})."""
     _check_echo(echo)
+    if floor:
+        _check_echo(floor)
     echo_request = invocation_pb2.InvokeFunctionRequest(target="x", event=EVENT)
     echo_bytes = echo_request.SerializeToString()
     fnbox_bytes = prepare_fnbox(fnbox) if fnbox else b""
     echo_runs: dict[int, list[LoadResult]] = {c: [] for c in CONCURRENCY}
     fnbox_runs: dict[int, list[LoadResult]] = {c: [] for c in CONCURRENCY}
+    floor_runs: dict[int, list[LoadResult]] = {c: [] for c in CONCURRENCY}
     for _ in range(config.repeats):
         for concurrency in CONCURRENCY:
-            spec = LoadSpec(
-                target=echo.target,
-                method=INVOKE_METHOD,
-                request=echo_bytes,
-                concurrency=concurrency,
-                duration_s=config.duration_s,
-                warmup_s=config.warmup_s,
-            )
-            echo_runs[concurrency].append(loadgen.run(spec, server_pid=echo.pid))
+            for server, runs in ((echo, echo_runs), (floor, floor_runs)):
+                if server is None:
+                    continue
+                spec = LoadSpec(
+                    target=server.target,
+                    method=INVOKE_METHOD,
+                    request=echo_bytes,
+                    concurrency=concurrency,
+                    duration_s=config.duration_s,
+                    warmup_s=config.warmup_s,
+                )
+                runs[concurrency].append(loadgen.run(spec, server_pid=server.pid))
             if fnbox:
                 spec = LoadSpec(
                     target=fnbox.grpc_target,
@@ -70,4 +81,7 @@ def run(
                 fnbox_runs[concurrency].append(loadgen.run(spec, server_pid=fnbox.pid))
     echo_section = {f"c{c}": summarise_load(runs) for c, runs in echo_runs.items()}
     unary = {f"c{c}": summarise_load(runs) for c, runs in fnbox_runs.items()} if fnbox else {}
-    return unary, echo_section
+    floor_section = (
+        {f"c{c}": summarise_load(runs) for c, runs in floor_runs.items()} if floor else {}
+    )
+    return unary, echo_section, floor_section
