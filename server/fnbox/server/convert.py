@@ -65,7 +65,11 @@ def function_pb(record: FunctionRecord) -> pb.Function:
         batch=pb.BatchOptions(
             max_count=record.batch_max_count, max_wait_ms=record.batch_max_wait_ms
         ),
-        limits=pb.FunctionLimits(timeout_ms=record.timeout_ms, memory_mib=record.memory_mib),
+        limits=pb.FunctionLimits(
+            timeout_ms=record.timeout_ms,
+            memory_mib=record.memory_mib,
+            no_network=record.no_network,
+        ),
         latest_version=record.latest_version,
         deployed_version=record.deployed_version,
         create_time=record.create_time,

@@ -100,6 +100,7 @@ class Dispatcher:
             code=code,
             timeout_s=timeout_ms / 1000,
             memory_mib=memory_mib,
+            network=not request.limits.no_network,
         )
         settings = _settings_object(request.settings)
         span = trace.get_current_span()
@@ -151,6 +152,7 @@ class Dispatcher:
             code=code,
             timeout_s=function.timeout_ms / 1000,
             memory_mib=function.memory_mib,
+            network=not function.no_network,
         )
         instance_id = names.parse_instance(request.target).id if kind == names.INSTANCE else ""
         return Target(spec, settings, version_name, function, instance_id, request.request_id)

@@ -25,37 +25,37 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"fnbox/functions/v1/resources.proto\x12\x12\x66nbox.functions.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n\x11SettingDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12-\n\x04type\x18\x04 \x01(\x0e\x32\x1f.fnbox.functions.v1.SettingType\x12\x10\n\x08required\x18\x05 \x01(\x08\x12\x11\n\tsensitive\x18\x06 \x01(\x08\"6\n\x0c\x42\x61tchOptions\x12\x11\n\tmax_count\x18\x01 \x01(\x05\x12\x13\n\x0bmax_wait_ms\x18\x02 \x01(\x05\"8\n\x0e\x46unctionLimits\x12\x12\n\ntimeout_ms\x18\x01 \x01(\x05\x12\x12\n\nmemory_mib\x18\x02 \x01(\x05\"\xe2\x03\n\x08\x46unction\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12.\n\x04type\x18\x04 \x01(\x0e\x32 .fnbox.functions.v1.FunctionType\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\x12>\n\x0fsettings_schema\x18\x06 \x03(\x0b\x32%.fnbox.functions.v1.SettingDefinition\x12/\n\x05\x62\x61tch\x18\x07 \x01(\x0b\x32 .fnbox.functions.v1.BatchOptions\x12\x32\n\x06limits\x18\x08 \x01(\x0b\x32\".fnbox.functions.v1.FunctionLimits\x12\x16\n\x0elatest_version\x18\t \x01(\x03\x12\x18\n\x10\x64\x65ployed_version\x18\n \x01(\x03\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65ploy_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x02\n\x07Version\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12>\n\x0fsettings_schema\x18\x04 \x03(\x0b\x32%.fnbox.functions.v1.SettingDefinition\x12\x0e\n\x06\x61uthor\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64\x65ployed\x18\x07 \x01(\x08\x12\x0e\n\x06latest\x18\x08 \x01(\x08\x12/\n\x0b\x64\x65ploy_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9c\x03\n\x08Instance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x10\n\x08\x66unction\x18\x04 \x01(\t\x12\x37\n\rfunction_type\x18\x05 \x01(\x0e\x32 .fnbox.functions.v1.FunctionType\x12\x10\n\x08settings\x18\x06 \x01(\x0c\x12\x1a\n\x12sensitive_settings\x18\x07 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x08 \x01(\x08\x12\x0f\n\x07sources\x18\t \x03(\t\x12\x13\n\x0bwebhook_url\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0finsert_instance\x18\x14 \x01(\t\x12\x35\n\x0cwebhook_auth\x18\x15 \x01(\x0b\x32\x1f.fnbox.functions.v1.WebhookAuth\"\xc1\x01\n\x0bWebhookAuth\x12\x32\n\x04mode\x18\x01 \x01(\x0e\x32$.fnbox.functions.v1.WebhookAuth.Mode\x12\x0e\n\x06header\x18\x02 \x01(\t\x12\x0e\n\x06secret\x18\x03 \x01(\t\x12\x12\n\nhas_secret\x18\x04 \x01(\x08\"J\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12MODE_SHARED_SECRET\x10\x01\x12\x14\n\x10MODE_HMAC_SHA256\x10\x02\"l\n\tWorkspace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9f\x01\n\x05Token\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12&\n\x04role\x18\x03 \x01(\x0e\x32\x18.fnbox.functions.v1.Role\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0e\n\x06secret\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xad\x01\n\x0c\x46unctionType\x12\x1d\n\x19\x46UNCTION_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46UNCTION_TYPE_SOURCE\x10\x01\x12\x1d\n\x19\x46UNCTION_TYPE_DESTINATION\x10\x02\x12$\n FUNCTION_TYPE_INSERT_DESTINATION\x10\x03\x12\x1f\n\x1b\x46UNCTION_TYPE_INSERT_SOURCE\x10\x04*\x91\x01\n\x0bSettingType\x12\x1c\n\x18SETTING_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13SETTING_TYPE_STRING\x10\x01\x12\x18\n\x14SETTING_TYPE_BOOLEAN\x10\x02\x12\x16\n\x12SETTING_TYPE_ARRAY\x10\x03\x12\x19\n\x15SETTING_TYPE_TEXT_MAP\x10\x04*T\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0eROLE_READ_ONLY\x10\x01\x12\x12\n\x0eROLE_DEVELOPER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"fnbox/functions/v1/resources.proto\x12\x12\x66nbox.functions.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n\x11SettingDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12-\n\x04type\x18\x04 \x01(\x0e\x32\x1f.fnbox.functions.v1.SettingType\x12\x10\n\x08required\x18\x05 \x01(\x08\x12\x11\n\tsensitive\x18\x06 \x01(\x08\"6\n\x0c\x42\x61tchOptions\x12\x11\n\tmax_count\x18\x01 \x01(\x05\x12\x13\n\x0bmax_wait_ms\x18\x02 \x01(\x05\"L\n\x0e\x46unctionLimits\x12\x12\n\ntimeout_ms\x18\x01 \x01(\x05\x12\x12\n\nmemory_mib\x18\x02 \x01(\x05\x12\x12\n\nno_network\x18\x03 \x01(\x08\"\xe2\x03\n\x08\x46unction\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12.\n\x04type\x18\x04 \x01(\x0e\x32 .fnbox.functions.v1.FunctionType\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\x12>\n\x0fsettings_schema\x18\x06 \x03(\x0b\x32%.fnbox.functions.v1.SettingDefinition\x12/\n\x05\x62\x61tch\x18\x07 \x01(\x0b\x32 .fnbox.functions.v1.BatchOptions\x12\x32\n\x06limits\x18\x08 \x01(\x0b\x32\".fnbox.functions.v1.FunctionLimits\x12\x16\n\x0elatest_version\x18\t \x01(\x03\x12\x18\n\x10\x64\x65ployed_version\x18\n \x01(\x03\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65ploy_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x02\n\x07Version\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12>\n\x0fsettings_schema\x18\x04 \x03(\x0b\x32%.fnbox.functions.v1.SettingDefinition\x12\x0e\n\x06\x61uthor\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64\x65ployed\x18\x07 \x01(\x08\x12\x0e\n\x06latest\x18\x08 \x01(\x08\x12/\n\x0b\x64\x65ploy_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9c\x03\n\x08Instance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x10\n\x08\x66unction\x18\x04 \x01(\t\x12\x37\n\rfunction_type\x18\x05 \x01(\x0e\x32 .fnbox.functions.v1.FunctionType\x12\x10\n\x08settings\x18\x06 \x01(\x0c\x12\x1a\n\x12sensitive_settings\x18\x07 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x08 \x01(\x08\x12\x0f\n\x07sources\x18\t \x03(\t\x12\x13\n\x0bwebhook_url\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0finsert_instance\x18\x14 \x01(\t\x12\x35\n\x0cwebhook_auth\x18\x15 \x01(\x0b\x32\x1f.fnbox.functions.v1.WebhookAuth\"\xc1\x01\n\x0bWebhookAuth\x12\x32\n\x04mode\x18\x01 \x01(\x0e\x32$.fnbox.functions.v1.WebhookAuth.Mode\x12\x0e\n\x06header\x18\x02 \x01(\t\x12\x0e\n\x06secret\x18\x03 \x01(\t\x12\x12\n\nhas_secret\x18\x04 \x01(\x08\"J\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12MODE_SHARED_SECRET\x10\x01\x12\x14\n\x10MODE_HMAC_SHA256\x10\x02\"l\n\tWorkspace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9f\x01\n\x05Token\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12&\n\x04role\x18\x03 \x01(\x0e\x32\x18.fnbox.functions.v1.Role\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0e\n\x06secret\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xad\x01\n\x0c\x46unctionType\x12\x1d\n\x19\x46UNCTION_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46UNCTION_TYPE_SOURCE\x10\x01\x12\x1d\n\x19\x46UNCTION_TYPE_DESTINATION\x10\x02\x12$\n FUNCTION_TYPE_INSERT_DESTINATION\x10\x03\x12\x1f\n\x1b\x46UNCTION_TYPE_INSERT_SOURCE\x10\x04*\x91\x01\n\x0bSettingType\x12\x1c\n\x18SETTING_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13SETTING_TYPE_STRING\x10\x01\x12\x18\n\x14SETTING_TYPE_BOOLEAN\x10\x02\x12\x16\n\x12SETTING_TYPE_ARRAY\x10\x03\x12\x19\n\x15SETTING_TYPE_TEXT_MAP\x10\x04*T\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0eROLE_READ_ONLY\x10\x01\x12\x12\n\x0eROLE_DEVELOPER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fnbox.functions.v1.resources_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FUNCTIONTYPE']._serialized_start=1999
-  _globals['_FUNCTIONTYPE']._serialized_end=2172
-  _globals['_SETTINGTYPE']._serialized_start=2175
-  _globals['_SETTINGTYPE']._serialized_end=2320
-  _globals['_ROLE']._serialized_start=2322
-  _globals['_ROLE']._serialized_end=2406
+  _globals['_FUNCTIONTYPE']._serialized_start=2019
+  _globals['_FUNCTIONTYPE']._serialized_end=2192
+  _globals['_SETTINGTYPE']._serialized_start=2195
+  _globals['_SETTINGTYPE']._serialized_end=2340
+  _globals['_ROLE']._serialized_start=2342
+  _globals['_ROLE']._serialized_end=2426
   _globals['_SETTINGDEFINITION']._serialized_start=92
   _globals['_SETTINGDEFINITION']._serialized_end=245
   _globals['_BATCHOPTIONS']._serialized_start=247
   _globals['_BATCHOPTIONS']._serialized_end=301
   _globals['_FUNCTIONLIMITS']._serialized_start=303
-  _globals['_FUNCTIONLIMITS']._serialized_end=359
-  _globals['_FUNCTION']._serialized_start=362
-  _globals['_FUNCTION']._serialized_end=844
-  _globals['_VERSION']._serialized_start=847
-  _globals['_VERSION']._serialized_end=1113
-  _globals['_INSTANCE']._serialized_start=1116
-  _globals['_INSTANCE']._serialized_end=1528
-  _globals['_WEBHOOKAUTH']._serialized_start=1531
-  _globals['_WEBHOOKAUTH']._serialized_end=1724
-  _globals['_WEBHOOKAUTH_MODE']._serialized_start=1650
-  _globals['_WEBHOOKAUTH_MODE']._serialized_end=1724
-  _globals['_WORKSPACE']._serialized_start=1726
-  _globals['_WORKSPACE']._serialized_end=1834
-  _globals['_TOKEN']._serialized_start=1837
-  _globals['_TOKEN']._serialized_end=1996
+  _globals['_FUNCTIONLIMITS']._serialized_end=379
+  _globals['_FUNCTION']._serialized_start=382
+  _globals['_FUNCTION']._serialized_end=864
+  _globals['_VERSION']._serialized_start=867
+  _globals['_VERSION']._serialized_end=1133
+  _globals['_INSTANCE']._serialized_start=1136
+  _globals['_INSTANCE']._serialized_end=1548
+  _globals['_WEBHOOKAUTH']._serialized_start=1551
+  _globals['_WEBHOOKAUTH']._serialized_end=1744
+  _globals['_WEBHOOKAUTH_MODE']._serialized_start=1670
+  _globals['_WEBHOOKAUTH_MODE']._serialized_end=1744
+  _globals['_WORKSPACE']._serialized_start=1746
+  _globals['_WORKSPACE']._serialized_end=1854
+  _globals['_TOKEN']._serialized_start=1857
+  _globals['_TOKEN']._serialized_end=2016
 # @@protoc_insertion_point(module_scope)

@@ -72,12 +72,14 @@ class BatchOptions(_message.Message):
     def __init__(self, max_count: _Optional[int] = ..., max_wait_ms: _Optional[int] = ...) -> None: ...
 
 class FunctionLimits(_message.Message):
-    __slots__ = ("timeout_ms", "memory_mib")
+    __slots__ = ("timeout_ms", "memory_mib", "no_network")
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    NO_NETWORK_FIELD_NUMBER: _ClassVar[int]
     timeout_ms: int
     memory_mib: int
-    def __init__(self, timeout_ms: _Optional[int] = ..., memory_mib: _Optional[int] = ...) -> None: ...
+    no_network: bool
+    def __init__(self, timeout_ms: _Optional[int] = ..., memory_mib: _Optional[int] = ..., no_network: _Optional[bool] = ...) -> None: ...
 
 class Function(_message.Message):
     __slots__ = ("name", "id", "display_name", "type", "code", "settings_schema", "batch", "limits", "latest_version", "deployed_version", "create_time", "update_time", "deploy_time")

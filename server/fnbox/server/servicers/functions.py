@@ -59,6 +59,7 @@ class FunctionService(InvokeMixin, Servicer, service_pb2_grpc.FunctionServiceSer
             batch_max_wait_ms=batch_wait,
             timeout_ms=timeout_ms,
             memory_mib=memory_mib,
+            no_network=given.limits.no_network,
             latest_version=1,
             deployed_version=0,
             create_time=now,
@@ -130,6 +131,7 @@ class FunctionService(InvokeMixin, Servicer, service_pb2_grpc.FunctionServiceSer
             batch_max_wait_ms=wait,
             timeout_ms=timeout_ms,
             memory_mib=memory_mib,
+            no_network=given.limits.no_network if "limits" in paths else None,
         )
         if changes.code is not None and changes.code != current.code:
             await self._compile(changes.code)

@@ -87,6 +87,7 @@ class FunctionRecord:
     create_time: datetime
     update_time: datetime
     deploy_time: datetime | None = None
+    no_network: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,7 @@ class FunctionChanges:
     batch_max_wait_ms: int | None = None
     timeout_ms: int | None = None
     memory_mib: int | None = None
+    no_network: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from fnbox.server.store.dead_letters import SQLITE_MIGRATION as SQLITE_DEAD_LETTERS
 from fnbox.server.store.observability import SQLITE_MIGRATION as SQLITE_OBSERVABILITY
 
+# Per-function "no network" (FunctionLimits.no_network); same DDL on SQLite and PostgreSQL.
+NO_NETWORK_MIGRATION = "ALTER TABLE functions ADD COLUMN no_network INTEGER NOT NULL DEFAULT 0"
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -103,6 +106,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "dead_letters", SQLITE_DEAD_LETTERS),
     Migration(3, "observability", SQLITE_OBSERVABILITY),
+    Migration(4, "function_no_network", NO_NETWORK_MIGRATION),
 )
 
 

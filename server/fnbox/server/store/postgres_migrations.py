@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import psycopg
 from fnbox.server.store.dead_letters import POSTGRES_MIGRATION as POSTGRES_DEAD_LETTERS
-from fnbox.server.store.migrations import Migration
+from fnbox.server.store.migrations import NO_NETWORK_MIGRATION, Migration
 from fnbox.server.store.observability import POSTGRES_MIGRATION as POSTGRES_OBSERVABILITY
 
 __all__ = ["POSTGRES_MIGRATIONS", "migrate"]
@@ -106,6 +106,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "dead_letters", POSTGRES_DEAD_LETTERS),
     Migration(3, "observability", POSTGRES_OBSERVABILITY),
+    Migration(4, "function_no_network", NO_NETWORK_MIGRATION),
 )
 
 

@@ -79,7 +79,7 @@ def token(row: Row) -> TokenRecord:
 def function(row: Row) -> FunctionRecord:
     """From ``seq, id, workspace_id, display_name, type, code, settings_schema, batch_max_count,
     batch_max_wait_ms, timeout_ms, memory_mib, latest_version, deployed_version, create_time,
-    update_time, deploy_time``."""
+    update_time, deploy_time, no_network``."""
     return FunctionRecord(
         id=row[1],
         workspace_id=row[2],
@@ -96,6 +96,7 @@ def function(row: Row) -> FunctionRecord:
         create_time=time(row[13]),
         update_time=time(row[14]),
         deploy_time=optional_time(row[15]),
+        no_network=bool(row[16]),
     )
 
 

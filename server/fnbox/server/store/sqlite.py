@@ -164,8 +164,9 @@ class SqliteStore(Store):
                     return found
             conn.execute(
                 "INSERT INTO functions (id, workspace_id, display_name, type, batch_max_count,"
-                " batch_max_wait_ms, timeout_ms, memory_mib, latest_version, deployed_version,"
-                " create_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)",
+                " batch_max_wait_ms, timeout_ms, memory_mib, no_network, latest_version,"
+                " deployed_version, create_time, update_time)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)",
                 (
                     function.id,
                     function.workspace_id,
@@ -175,6 +176,7 @@ class SqliteStore(Store):
                     function.batch_max_wait_ms,
                     function.timeout_ms,
                     function.memory_mib,
+                    int(function.no_network),
                     rows.iso(function.create_time),
                     rows.iso(function.update_time),
                 ),

@@ -19,7 +19,7 @@ from fnbox.server.store.base import (
 FUNCTION_SELECT = (
     "SELECT f.seq, f.id, f.workspace_id, f.display_name, f.type, v.code, v.settings_schema,"
     " f.batch_max_count, f.batch_max_wait_ms, f.timeout_ms, f.memory_mib, f.latest_version,"
-    " f.deployed_version, f.create_time, f.update_time, f.deploy_time"
+    " f.deployed_version, f.create_time, f.update_time, f.deploy_time, f.no_network"
     " FROM functions f JOIN versions v ON v.function_id = f.id AND v.version = f.latest_version"
 )
 INSTANCE_SELECT = (
@@ -149,13 +149,15 @@ def update_function(
 
     conn.execute(
         "UPDATE functions SET display_name = ?, batch_max_count = ?, batch_max_wait_ms = ?,"
-        " timeout_ms = ?, memory_mib = ?, latest_version = ?, update_time = ? WHERE id = ?",
+        " timeout_ms = ?, memory_mib = ?, no_network = ?, latest_version = ?, update_time = ?"
+        " WHERE id = ?",
         (
             pick(changes.display_name, current.display_name),
             pick(changes.batch_max_count, current.batch_max_count),
             pick(changes.batch_max_wait_ms, current.batch_max_wait_ms),
             pick(changes.timeout_ms, current.timeout_ms),
             pick(changes.memory_mib, current.memory_mib),
+            int(bool(pick(changes.no_network, current.no_network))),
             latest,
             rows.iso(now),
             function_id,
