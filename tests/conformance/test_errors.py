@@ -53,15 +53,25 @@ from tests.conformance.harness import (
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-def throwing(expression: str) -> str:
-    return f"async function onTrack(event) {{ throw {expression} }}"
+# One function throws what the event asks for ({"error": class name, "message"} or {"value"}
+# for a non-Error value), so that these tests share one warm worker per function type.
+THROWER = """
+async function onTrack(event) {
+  const p = event.properties
+  if (p.error) throw new globalThis[p.error](p.message)
+  throw p.value
+}"""
 
 
 async def outcome_of(
-    conformance: Conformance, expression: str, type: pb.FunctionType = DESTINATION
+    conformance: Conformance, thrown: dict[str, str], type: pb.FunctionType = DESTINATION
 ) -> tuple[int, str, str]:
-    result = await conformance.run(type, throwing(expression), event=event())
+    result = await conformance.run(type, THROWER, event=event(properties=thrown))
     return result.outcome, result.error.name, result.error.message
+
+
+def error(name: str, message: str) -> dict[str, str]:
+    return {"error": name, "message": message}
 
 
 async def test_error_classes_are_errors_named_after_their_class(conformance: Conformance) -> None:
@@ -87,7 +97,7 @@ async def test_error_classes_are_errors_named_after_their_class(conformance: Con
 
 
 async def test_validation_error_is_message_rejected(conformance: Conformance) -> None:
-    assert await outcome_of(conformance, "new ValidationError('bad email')") == (
+    assert await outcome_of(conformance, error("ValidationError", "bad email")) == (
         VALIDATION_ERROR,
         "ValidationError",
         "bad email",
@@ -95,7 +105,7 @@ async def test_validation_error_is_message_rejected(conformance: Conformance) ->
 
 
 async def test_invalid_event_payload_is_message_rejected(conformance: Conformance) -> None:
-    assert await outcome_of(conformance, "new InvalidEventPayload('no userId')") == (
+    assert await outcome_of(conformance, error("InvalidEventPayload", "no userId")) == (
         INVALID_EVENT_PAYLOAD,
         "InvalidEventPayload",
         "no userId",
@@ -103,7 +113,7 @@ async def test_invalid_event_payload_is_message_rejected(conformance: Conformanc
 
 
 async def test_plain_error_is_bad_request(conformance: Conformance) -> None:
-    assert await outcome_of(conformance, "new Error('boom')") == (ERROR, "Error", "boom")
+    assert await outcome_of(conformance, error("Error", "boom")) == (ERROR, "Error", "boom")
 
 
 async def test_type_error_is_bad_request(conformance: Conformance) -> None:
@@ -128,7 +138,7 @@ async def test_uncaught_fetch_network_error_is_bad_request(conformance: Conforma
 async def test_thrown_event_not_supported_is_unsupported_event_type(
     conformance: Conformance,
 ) -> None:
-    assert await outcome_of(conformance, "new EventNotSupported('not today')") == (
+    assert await outcome_of(conformance, error("EventNotSupported", "not today")) == (
         EVENT_NOT_SUPPORTED,
         "EventNotSupported",
         "not today",
@@ -136,7 +146,7 @@ async def test_thrown_event_not_supported_is_unsupported_event_type(
 
 
 async def test_retry_error_is_retry(conformance: Conformance) -> None:
-    assert await outcome_of(conformance, "new RetryError('rate limited')") == (
+    assert await outcome_of(conformance, error("RetryError", "rate limited")) == (
         RETRY,
         "RetryError",
         "rate limited",
@@ -172,9 +182,8 @@ async def test_timeout_can_be_raised_to_sixty_seconds(conformance: Conformance) 
 
 
 async def test_drop_event_in_insert_function_is_drop(conformance: Conformance) -> None:
-    result = await conformance.run(
-        INSERT_DESTINATION, throwing("new DropEvent('test user')"), event=event()
-    )
+    thrown = error("DropEvent", "test user")
+    result = await conformance.run(INSERT_DESTINATION, THROWER, event=event(properties=thrown))
     assert (result.outcome, result.error.name, result.error.message) == (
         DROP,
         "DropEvent",
@@ -186,7 +195,7 @@ async def test_drop_event_in_insert_function_is_drop(conformance: Conformance) -
 async def test_drop_event_outside_insert_functions_is_bad_request(
     conformance: Conformance,
 ) -> None:
-    assert await outcome_of(conformance, "new DropEvent('x')") == (ERROR, "DropEvent", "x")
+    assert await outcome_of(conformance, error("DropEvent", "x")) == (ERROR, "DropEvent", "x")
 
 
 async def test_failure_captures_error_logs_and_requests(conformance: Conformance) -> None:
@@ -209,4 +218,8 @@ async def test_failure_captures_error_logs_and_requests(conformance: Conformance
 
 
 async def test_thrown_string_is_bad_request(conformance: Conformance) -> None:
-    assert await outcome_of(conformance, "'plain string'") == (ERROR, "Error", "plain string")
+    assert await outcome_of(conformance, {"value": "plain string"}) == (
+        ERROR,
+        "Error",
+        "plain string",
+    )
