@@ -24,9 +24,14 @@ def figures_block(results: dict[str, object]) -> str:
     assert isinstance(machine, dict) and isinstance(config, dict)
     load = machine.get("load_avg_1m_5m_at_start", ["?", "?"])
     mode = "BENCH_QUICK=1 make bench" if config.get("quick") else "make bench"
+    source = results.get("source", {})
+    assert isinstance(source, dict)
+    revision = f"commit {source.get('commit')}" + (
+        " plus uncommitted work in progress" if source.get("uncommitted_changes") else ""
+    )
     lines = [
         BEGIN,
-        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} with `{mode}` on "
+        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} ({revision}) with `{mode}` on "
         f"{machine.get('cpu_model')}, {machine.get('cores')} cores, "
         f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}, Node "
         f"{machine.get('node')} (load average at start {load[0]}/{load[1]}: the machine was "

@@ -45,6 +45,28 @@ def _node_version() -> str:
     return out.stdout.strip()
 
 
+def source_revision(repo: Path) -> dict[str, object]:
+    """The commit measured and whether the work tree had uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "uncommitted_changes": None}
+    return {"commit": head, "uncommitted_changes": bool(dirty)}
+
+
 def describe_machine() -> dict[str, object]:
     """CPU model, cores, memory, OS and runtime versions, load average at the start."""
     load1, load5, _ = os.getloadavg()

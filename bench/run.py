@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.config import BenchConfig
 from bench.fnbox_api import FnboxServer, fnbox_available
 from bench.loadgen import LoadGenerator
-from bench.machine import describe_machine
+from bench.machine import describe_machine, source_revision
 from bench.node_baselines import spawn_per_call_ms
 from bench.payloads import EVENT
 from bench.report import format_table, write_chart, write_json
@@ -75,6 +75,7 @@ class Bench:
                 "loadgen_processes": config.loadgen_processes,
                 "batch_concurrency": config.batch_concurrency,
             },
+            "source": source_revision(Path(__file__).resolve().parents[1]),
             "skipped": {},
             "timings_s": {},
         }
