@@ -47,3 +47,16 @@ async def sink() -> AsyncIterator[Sink]:
 async def client(system: System) -> AsyncIterator[FnboxClient]:
     async with FnboxClient(system.target, system.token) as connected:
         yield connected
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: minutes-long load tests; run with -m slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="slow load test: run with -m slow")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
