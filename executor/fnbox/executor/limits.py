@@ -1,5 +1,5 @@
 """OS limits for workers: cgroup detection (v1 or v2, per controller), per-worker memory and
-pids cgroups, and rlimits applied in ``preexec_fn``.
+pids cgroups, and rlimits applied before node starts (see ``limit_wrapper``).
 
 Nothing is assumed: ``detect_host_limits`` reads /proc/self/mountinfo and /proc/self/cgroup,
 then proves each controller works by creating a probe cgroup and reading a limit back. What
@@ -14,7 +14,6 @@ import logging
 import os
 import resource
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,35 +251,24 @@ def _write(path: Path, value: str) -> bool:
         return False
 
 
-def make_preexec(
-    *, procs_files: tuple[str, ...], nofile: int, address_space_mib: int | None
-) -> Callable[[], None]:
-    """The function run in the child between fork and exec.
+# Runs as the worker's first process image and then execs node in place (same pid), so the
+# cgroups are joined and the rlimits set before node's first instruction. A preexec_fn would do
+# the same from a forked copy of this process, but that fork (no vfork with preexec_fn) stalls
+# the event loop ~10 ms per spawn and is unsafe in a process running gRPC's threads.
+_WRAPPER = (
+    "set -e; "
+    'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; '
+    "ulimit -n {nofile}; ulimit -c 0; {address_space}"
+    'exec "$@"'
+)
 
-    It must not log, import or take locks (other threads may have held them at fork): it only
-    makes syscalls with values computed here in the parent.
-    """
+
+def limit_wrapper(
+    *, procs_files: tuple[str, ...], nofile: int, address_space_mib: int | None
+) -> list[str]:
+    """The argv prefix that applies a worker's OS limits, then execs the rest of the argv."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     nofile = nofile if hard == resource.RLIM_INFINITY else min(nofile, hard)
-    as_bytes = address_space_mib * MIB if address_space_mib else None
-    setrlimit, rl_nofile, rl_core, rl_as = (
-        resource.setrlimit,
-        resource.RLIMIT_NOFILE,
-        resource.RLIMIT_CORE,
-        resource.RLIMIT_AS,
-    )
-
-    def preexec() -> None:
-        pid = str(os.getpid()).encode()
-        for procs in procs_files:
-            fd = os.open(procs, os.O_WRONLY)
-            try:
-                os.write(fd, pid)
-            finally:
-                os.close(fd)
-        setrlimit(rl_nofile, (nofile, nofile))
-        setrlimit(rl_core, (0, 0))
-        if as_bytes is not None:
-            setrlimit(rl_as, (as_bytes, as_bytes))
-
-    return preexec
+    address_space = f"ulimit -v {address_space_mib * 1024}; " if address_space_mib else ""
+    script = _WRAPPER.format(nofile=int(nofile), address_space=address_space)
+    return ["/bin/sh", "-c", script, "fnbox-worker", *procs_files, "--"]

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +64,8 @@ _propagator = TraceContextTextMapPropagator()
 # Deaths that count towards a function's crash loop (timeouts and evictions do not).
 CRASH_REASONS = frozenset({"crashed", "oom", "protocol", "frame_too_large"})
 LOAD_ERROR_TTL_S = 10.0
+REFILL_DELAY_S = 0.05
+_DISPATCHABLE = (WorkerState.LOADING, WorkerState.READY)
 
 
 class _LoadFailed(Exception):
@@ -82,11 +84,33 @@ class _Function:
     load_failure: tuple[InvocationResult, float] | None = None
     failure: ExecutorError | None = None
     failures: int = 0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    queue: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+    async def wait(self, recheck_s: float | None = None) -> None:
+        """Wait to be woken by ``wake_one`` (a slot freed) or ``notify`` (state changed)."""
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.append(fut)
+        try:
+            async with asyncio.timeout(recheck_s):
+                await fut
+        except TimeoutError:
+            pass
+        finally:
+            if not fut.done():
+                fut.cancel()
+
+    def wake_one(self) -> None:
+        while self.queue:
+            fut = self.queue.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
 
     def notify(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+        queue, self.queue = self.queue, deque()
+        for fut in queue:
+            if not fut.done():
+                fut.set_result(None)
 
 
 class WorkerPool:
@@ -112,6 +136,7 @@ class WorkerPool:
         self._drained = asyncio.Event()
         self._closed = False
         self._maintainer: asyncio.Task[None] | None = None
+        self._refill_handle: asyncio.TimerHandle | None = None
 
     # -- public API ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -217,27 +242,38 @@ class WorkerPool:
         span: trace.Span,
     ) -> InvocationResult:
         try:
-            async with asyncio.timeout(limits.timeout_s):
+            async with asyncio.timeout(self.settings.acquire_timeout_s):
                 worker = await self._acquire(spec, limits)
         except _LoadFailed as failed:
             return failed.result
         except TimeoutError:
-            raise PoolOverloaded(f"no worker for {spec.key} within {limits.timeout_s}s") from None
+            waited = self.settings.acquire_timeout_s
+            raise PoolOverloaded(f"no worker for {spec.key} within {waited}s") from None
         carrier = dict(invocation.trace)
         _propagator.inject(carrier)
         header = {"t": "invoke", "kind": invocation.kind, "trace": carrier}
         span.set_attribute("fnbox.worker.pid", worker.pid)
-        t0 = time.perf_counter()
         try:
+            reply = worker.send(header, segments)
+            if not worker.loaded.is_set():
+                # Sent right behind the load frame; the function's deadline starts when the
+                # worker has loaded it (a hung top level is the load timeout's business).
+                await worker.loaded.wait()
+                failure = self._functions[spec.key].load_failure
+                if worker.death_reason == "load_timeout" and failure is not None:
+                    return failure[0]
+            t0 = time.perf_counter()
             async with asyncio.timeout(limits.timeout_s):
-                frame = await worker.call(header, segments)
+                await worker.drain()
+                frame = await reply
         except TimeoutError:
             worker.kill("timeout")
             return timeout_result(limits, worker.pid, (time.perf_counter() - t0) * 1000)
         finally:
+            worker.last_used = time.monotonic()
             fn = self._functions.get(spec.key)
             if fn is not None and fn.waiting:
-                fn.notify()  # A slot is free (or the worker is gone).
+                fn.wake_one()  # A slot is free (or the worker is gone: then all are woken).
         try:
             return decode_result(frame, worker.pid)
         except ProtocolError as exc:
@@ -271,20 +307,16 @@ class WorkerPool:
                 if fn.failures > seen_failures and fn.failure is not None:
                     raise fn.failure
                 fn.workers = [w for w in fn.workers if w.alive]
-                ready = [w for w in fn.workers if w.state is WorkerState.READY]
+                ready = [w for w in fn.workers if w.state in _DISPATCHABLE]
                 if self._scaling.wants_more(fn.workers, fn.starting) and self._has_room(fn):
                     fn.starting += 1
                     self._background(self._specialise(fn, spec, limits))
                 worker = self._scaling.pick(ready)
                 if worker is not None:
                     return worker
-                if fn.workers or fn.starting:
-                    await fn.changed.wait()
-                else:
-                    # No room in the pool: re-check when another function's worker frees up.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.05):
-                            await fn.changed.wait()
+                # With no worker and no room in the pool, re-check now and then: another
+                # function's worker may become idle (and evictable) without waking us.
+                await fn.wait(None if fn.workers or fn.starting else 0.05)
         finally:
             fn.waiting -= 1
 
@@ -309,23 +341,35 @@ class WorkerPool:
             if worker is None:
                 worker = await self._spawn(limits.memory_mib)
             else:
-                self._background(self._refill())
+                # Not now: a spawn forks this process and stalls the loop for some ms, which
+                # would land on this very first call.
+                self._refill_soon()
             worker.key = spec.key
             worker.state = WorkerState.LOADING
-            fn.workers.append(worker)
             header, segments = load_frame(spec, limits, self.settings)
             try:
+                ready_fut = worker.send(header, segments)
+            except PayloadTooLarge:
+                worker.kill("load_failed")
+                raise
+            # Calls may be sent right behind the load frame: the worker runs them once loaded,
+            # which saves the first call a round trip.
+            fn.workers.append(worker)
+            fn.notify()
+            await worker.drain()
+            try:
                 async with asyncio.timeout(self.settings.load_timeout_ms / 1000):
-                    ready = await worker.call(header, segments)
+                    ready = await ready_fut
             except TimeoutError:
-                worker.kill("timeout")
                 self._load_failed(fn, worker, Outcome.TIMEOUT, "TimeoutError", "loading timed out")
+                worker.kill("load_timeout")
                 return
             error = user_error(ready.header.get("error"))
             if error is not None:
                 result = InvocationResult(Outcome.ERROR, error=error, worker_pid=worker.pid)
                 fn.load_failure = (result, time.monotonic() + LOAD_ERROR_TTL_S)
-                self._background(worker.stop("load_failed"))
+                fn.workers.remove(worker)
+                self._background(self._retire(worker, "load_failed"))
                 return
             if worker.alive:
                 worker.state = WorkerState.READY
@@ -333,8 +377,17 @@ class WorkerPool:
             log.warning("cannot start a worker for %s: %s", spec.key, exc)
             fn.failure, fn.failures = exc, fn.failures + 1
         finally:
+            if worker is not None:
+                worker.loaded.set()
             fn.starting -= 1
             fn.notify()
+
+    async def _retire(self, worker: WorkerProcess, reason: str) -> None:
+        """Stop a worker once the calls already sent to it have their replies."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.max_timeout_ms / 1000):
+                await worker.settle()
+        await worker.stop(reason)
 
     def _load_failed(
         self, fn: _Function, worker: WorkerProcess, outcome: Outcome, name: str, what: str
@@ -396,6 +449,16 @@ class WorkerPool:
                 await worker.stop("closed")
                 return
             self._generic.append(worker)
+
+    def _refill_soon(self) -> None:
+        if self._refill_handle is None or self._refill_handle.cancelled():
+            loop = asyncio.get_running_loop()
+            self._refill_handle = loop.call_later(REFILL_DELAY_S, self._refill_now)
+
+    def _refill_now(self) -> None:
+        self._refill_handle = None
+        if not self._closed:
+            self._background(self._refill())
 
     async def _get_checker(self) -> WorkerProcess:
         async with self._checker_lock:

@@ -26,7 +26,7 @@ from fnbox.executor.errors import (
     WorkerCrashed,
     WorkerStartFailed,
 )
-from fnbox.executor.limits import HostLimits, WorkerCgroup, make_preexec
+from fnbox.executor.limits import HostLimits, WorkerCgroup, limit_wrapper
 from fnbox.executor.settings import JS_DIR, ExecutorSettings
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ class WorkerProcess:
         self._stderr_budget = settings.max_stderr_bytes
         self.stderr_tail = b""
         self.exited = asyncio.Event()
+        # Set by the pool once a `load` has been answered (or has failed).
+        self.loaded = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<Worker {self.name} pid={self.pid} {self.state} key={self.key!r}>"
@@ -135,12 +137,13 @@ class WorkerProcess:
         t0 = time.perf_counter()
         try:
             self.cgroup.create(memory_mib=self.memory_mib, pids_max=self.settings.pids_max)
-            preexec = make_preexec(
+            wrapper = limit_wrapper(
                 procs_files=self.cgroup.procs_files,
                 nofile=self.settings.nofile,
                 address_space_mib=self._address_space_mib,
             )
             self._proc = await asyncio.create_subprocess_exec(
+                *wrapper,
                 *worker_command(self.settings),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -148,7 +151,6 @@ class WorkerProcess:
                 env=worker_env(self.settings),
                 cwd=str(JS_DIR),
                 start_new_session=True,
-                preexec_fn=preexec,
                 limit=1024 * 1024,
             )
         except (OSError, ValueError, RuntimeError) as exc:
@@ -301,11 +303,11 @@ class WorkerProcess:
                 log.warning("worker %s: stderr cap reached, further output dropped", self.pid)
 
     # -- requests ------------------------------------------------------------------------
-    async def call(self, header: dict[str, Any], segments: Sequence[bytes] = ()) -> Frame:
-        """Send one request frame and wait for its reply.
+    def send(self, header: dict[str, Any], segments: Sequence[bytes] = ()) -> asyncio.Future[Frame]:
+        """Queue one request frame now (frames go out in call order); return its reply future.
 
-        Deadlines are the caller's (wrap in ``asyncio.timeout`` and ``kill`` on expiry).
-        Raises WorkerCrashed when the worker dies first, PayloadTooLarge before sending.
+        Follow with ``drain()`` for back-pressure. Raises WorkerCrashed when the worker is
+        gone, PayloadTooLarge when the frame would exceed the cap (nothing is sent then).
         """
         if self.state is WorkerState.DEAD or self._proc is None or self._proc.stdin is None:
             raise WorkerCrashed(f"worker {self.pid} is gone ({self.death_reason})")
@@ -315,17 +317,40 @@ class WorkerProcess:
         )
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = fut
-        writer = self._proc.stdin
         try:
-            writer.write(data)
-            await writer.drain()
+            self._proc.stdin.write(data)
         except (ConnectionError, RuntimeError) as exc:
             self.kill("crashed")
             raise WorkerCrashed(f"worker {self.pid} stopped reading: {exc}") from exc
+        return fut
+
+    async def drain(self) -> None:
+        """Wait while the pipe to the worker is full."""
+        if self._proc is None or self._proc.stdin is None:
+            return
         try:
+            await self._proc.stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            self.kill("crashed")
+            raise WorkerCrashed(f"worker {self.pid} stopped reading: {exc}") from exc
+
+    async def call(self, header: dict[str, Any], segments: Sequence[bytes] = ()) -> Frame:
+        """Send one request frame and wait for its reply.
+
+        Deadlines are the caller's (wrap in ``asyncio.timeout`` and ``kill`` on expiry).
+        Raises WorkerCrashed when the worker dies first, PayloadTooLarge before sending.
+        """
+        fut = self.send(header, segments)
+        try:
+            await self.drain()
             return await fut
         finally:
             self.last_used = time.monotonic()
+
+    async def settle(self) -> None:
+        """Wait until no call is in flight (replies arrived or the worker died)."""
+        while self._pending:
+            await asyncio.wait(list(self._pending.values()))
 
     async def ping(self) -> float:
         """Round trip of a ping frame in milliseconds."""

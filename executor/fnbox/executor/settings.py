@@ -56,6 +56,12 @@ class ExecutorSettings(BaseModel):
         ge=0,
         description="Calls that may wait for a worker slot per function; beyond, POOL_OVERLOADED.",
     )
+    acquire_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a call may wait for a worker (start, load, free slot) before "
+        "POOL_OVERLOADED; the function's own deadline starts once it is sent.",
+    )
     default_timeout_ms: int = Field(
         default=5000, ge=1, description="Invocation deadline when the function sets none."
     )

@@ -250,11 +250,40 @@ function main({ sandbox, argv = process.argv.slice(2) }) {
     }
   });
   process.stdin.on('end', () => process.exit(0));
-  process.on('unhandledRejection', (reason) => {
-    const e = errorInfo(reason);
-    stray(`Unhandled promise rejection: ${e.name}: ${e.message}`);
-  });
+  // The sandbox normally handles rejections of user promises; without any listener Node
+  // would exit on the first one.
+  if (process.listenerCount('unhandledRejection') === 0) {
+    process.on('unhandledRejection', (reason) => {
+      const e = errorInfo(reason);
+      stray(`Unhandled promise rejection: ${e.name}: ${e.message}`);
+    });
+  }
+  warmUp(maxFrameBytes);
   send({ t: 'hello', v: PROTOCOL_VERSION, pid: process.pid });
+  // Optional sandbox hook: prepare what does not depend on user code (e.g. a context with the
+  // runtime's globals) while this worker waits in the warm pool, so that `load` is cheaper.
+  if (typeof sandbox.prepare === 'function') {
+    setImmediate(() => {
+      try {
+        sandbox.prepare();
+      } catch (err) {
+        process.stderr.write(`fnbox worker: sandbox.prepare failed: ${err && err.stack}\n`);
+      }
+    });
+  }
+}
+
+// Runs the frame paths once on dummy data before the handshake, so that the first real call
+// does not pay for their lazy compilation.
+function warmUp(maxFrameBytes) {
+  const frames = [];
+  const reader = new FrameReader(maxFrameBytes, (f) => frames.push(f));
+  const res = { outcome: 'OK', events: ['{}'], objects: [], returned: '{}', logs: [], requests: [] };
+  const bytes = resultFrame(0, res, maxFrameBytes);
+  reader.push(bytes.subarray(0, 3));
+  reader.push(bytes.subarray(3));
+  errorInfo(new Error('warm-up'));
+  return frames.length;
 }
 
 module.exports = { main, encodeFrame, decodeRest, FrameReader, PROTOCOL_VERSION };

@@ -1,0 +1,158 @@
+"""Dispatch over real Node workers (fixture worker: real worker.js over a fake sandbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+from fnbox.executor import FunctionType, Invocation, Outcome, PayloadTooLarge, WebhookInput
+
+from tests.executor.conftest import PoolFactory, fixture_settings, invoke, spec, track
+
+SLOW = "async function onTrack(e) { await new Promise(r => setTimeout(r, e.ms)); return e.n }"
+
+
+async def test_many_calls_in_flight_on_one_worker(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings(max_workers_per_function=1))
+    fn = spec(SLOW, type=FunctionType.INSERT_DESTINATION)
+    t0 = time.monotonic()
+    calls = [pool.invoke(fn, track(ms=300, n=i)) for i in range(50)]
+    await asyncio.sleep(0)
+    results = await asyncio.gather(*calls)
+    elapsed = time.monotonic() - t0
+    assert [r.returned for r in results] == [str(i).encode() for i in range(50)]
+    assert len({r.worker_pid for r in results}) == 1
+    # 50 calls of 300 ms each, served concurrently by one worker.
+    assert elapsed < 50 * 0.3 / 3, elapsed
+    assert pool.stats().by_key == {"fn/1": 1}
+
+
+async def test_per_worker_cap_queues_and_scales_out(pool_factory: PoolFactory) -> None:
+    settings = fixture_settings(
+        max_in_flight_per_worker=4, scale_up_in_flight=4, max_workers_per_function=3
+    )
+    pool = await pool_factory(settings)
+    fn = spec(SLOW)
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            stats = pool.stats()
+            peak = max(peak, stats.in_flight)
+            assert stats.in_flight <= 3 * 4
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    results = await asyncio.gather(*(pool.invoke(fn, track(ms=300, n=i)) for i in range(40)))
+    watcher.cancel()
+    assert all(r.outcome is Outcome.OK for r in results)
+    # A queue that stays non-empty brings the function up to its cap of workers, no further.
+    assert pool.stats().by_key == {"fn/1": 3}
+    assert len({r.worker_pid for r in results}) >= 2
+    assert peak > 4
+
+
+async def test_two_functions_never_share_a_worker(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings(warm_workers=2))
+    a, b = spec(SLOW, key="a/1"), spec(SLOW, key="b/1")
+    results = await asyncio.gather(
+        *(pool.invoke(f, track(ms=20, n=i)) for i in range(20) for f in (a, b))
+    )
+    pids_a = {r.worker_pid for r in results[0::2]}
+    pids_b = {r.worker_pid for r in results[1::2]}
+    assert pids_a and pids_b and not pids_a & pids_b
+    again = await invoke(pool, a, track(ms=0, n=0))
+    assert again.worker_pid in pids_a
+
+
+async def test_warm_worker_is_specialised_and_the_pool_refilled(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings(warm_workers=2))
+    assert pool.stats().workers_warm == 2
+    warm = {w.pid for w in pool._generic}
+    result = await invoke(pool, spec("function onTrack(e) {}"))
+    assert result.outcome is Outcome.OK
+    assert result.worker_pid in warm
+    stats = pool.stats()
+    assert stats.by_key == {"fn/1": 1}
+    for _ in range(500):
+        if pool.stats().workers_warm == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.stats().workers_warm == 2
+    assert not {w.pid for w in pool._generic} & {result.worker_pid}
+
+
+async def test_request_and_batch_segments_pass_through(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings())
+    source = spec(
+        "async function onRequest(r, s) { return {m: r.meta.method, b: r.body, s: s.k} }",
+        key="src/1",
+        type=FunctionType.SOURCE,
+    )
+    req = WebhookInput(method="POST", url="https://x/y?a=1", headers={"a": "b"}, body=b"raw\x01")
+    result = await pool.invoke(
+        source, Invocation(kind="request", request=req, settings=b'{"k":"v"}')
+    )
+    assert result.outcome is Outcome.OK
+    assert orjson.loads(result.events[0]) == {"m": "POST", "b": "raw\x01", "s": "v"}
+    batch = spec("async function onBatch(es) { return es.length }", key="b/1")
+    events = orjson.dumps([{"type": "track"}] * 3)
+    result = await pool.invoke(batch, Invocation(kind="batch", payload=events))
+    assert result.outcome is Outcome.OK
+
+
+async def test_large_payload_crosses_in_many_pipe_chunks(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings())
+    fn = spec("function onTrack(e) { return e.blob.length }", type=FunctionType.INSERT_DESTINATION)
+    result = await invoke(pool, fn, track(blob="z" * 3_000_000))
+    assert result.returned == b"3000000"
+
+
+async def test_payload_over_the_frame_cap_is_refused(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings(max_frame_bytes=256 * 1024))
+    fn = spec("function onTrack(e) {}")
+    try:
+        await invoke(pool, fn, track(blob="z" * 300_000))
+    except PayloadTooLarge as exc:
+        assert exc.reason == "PAYLOAD_TOO_LARGE" and not exc.retryable
+    else:
+        raise AssertionError("PayloadTooLarge not raised")
+    assert pool.stats().workers_total == 0
+
+
+async def test_user_errors_and_load_failures_are_results(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings())
+    thrower = spec("function onTrack(e) { throw new TypeError('nope') }")
+    result = await invoke(pool, thrower)
+    assert result.outcome is Outcome.ERROR
+    assert result.error is not None and (result.error.name, result.error.message) == (
+        "TypeError",
+        "nope",
+    )
+    broken = spec("throw new Error('top level')", key="broken/1")
+    first, second = await invoke(pool, broken), await invoke(pool, broken)
+    for r in (first, second):
+        assert r.outcome is Outcome.ERROR
+        assert r.error is not None and r.error.message == "top level"
+    assert pool.stats().kills.get("crashed", 0) == 0
+
+
+async def test_stray_stdout_does_not_corrupt_frames(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings())
+    code = "/* __STRAY_STDOUT__ */ function onTrack(e) { return 1 }"
+    fn = spec(code, type=FunctionType.INSERT_DESTINATION)
+    results = [await invoke(pool, fn) for _ in range(3)]
+    assert all(r.returned == b"1" for r in results)
+    assert len({r.worker_pid for r in results}) == 1
+
+
+async def test_check_syntax_uses_a_dedicated_worker(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings())
+    problem = await pool.check_syntax("function onTrack(e) {\n  return (\n}")
+    assert problem is not None and problem.line == 3
+    assert await pool.check_syntax("function onTrack(e) { return 1 }") is None
+    result = await invoke(pool, spec("function onTrack(e) {}"))
+    assert pool._checker is not None and result.worker_pid != pool._checker.pid
+    assert pool._checker.key is None
