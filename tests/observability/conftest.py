@@ -51,7 +51,7 @@ FAST_DELIVERY = {
 
 @pytest.fixture(scope="session")
 def telemetry() -> tuple[Telemetry, InMemorySpanExporter]:
-    installed = install(TelemetrySettings())
+    installed = install(TelemetrySettings(), record_spans=True)
     exporter = InMemorySpanExporter()
     installed.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     return installed, exporter

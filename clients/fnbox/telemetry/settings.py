@@ -17,6 +17,13 @@ class TelemetrySettings(BaseModel):
         "empty: no export.",
     )
     console: bool = Field(default=False, description="Also print finished spans to stdout.")
+    trace_sample_rate: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of webhooks (trace roots) whose traces are recorded and exported; "
+        "the rest of a trace follows its root's decision.",
+    )
     export_interval_s: float = Field(
         default=5.0,
         gt=0,
