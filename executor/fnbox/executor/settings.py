@@ -91,12 +91,25 @@ class ExecutorSettings(BaseModel):
         description="auto: use memory/pids cgroups where the host allows (v1 or v2, detected); "
         "require: refuse to start without them; off: rlimits only.",
     )
+    network_namespaces: Literal["auto", "off"] = Field(
+        default="auto",
+        description="auto: workers of no-network functions run in an empty network namespace "
+        "where the host allows it (unshare --net); off: they rely on the runtime refusing "
+        "fetch() only.",
+    )
+    idle_cpu_max_percent: int = Field(
+        default=50,
+        ge=0,
+        description="A specialised worker with no call in flight that uses more than this "
+        "share of a core between two maintenance rounds (a timer or loop left running after "
+        "its invocation returned) is killed; 0 disables the check.",
+    )
     idle_evict_s: float = Field(
         default=300.0, gt=0, description="A specialised worker idle this long is stopped."
     )
     memory_budget_mib: int = Field(
         default=4096,
-        ge=64,
+        ge=1,
         description="When workers use more memory than this in total, idle ones are evicted "
         "least recently used first.",
     )
@@ -126,7 +139,10 @@ class ExecutorSettings(BaseModel):
         default=4 * MIB, ge=1024, description="Emitted events and returned data per invocation."
     )
     max_stderr_bytes: int = Field(
-        default=64 * 1024, ge=0, description="Worker stderr copied to the service log per worker."
+        default=64 * 1024,
+        ge=0,
+        description="Worker stderr and late console output (after the invocation returned) "
+        "copied to the service log, per worker; the rest is dropped.",
     )
     # NoDecode: the environment gives "127.0.0.1/32,10.0.0.0/8" (DESIGN) or a JSON list.
     egress_allow: Annotated[list[str], NoDecode] = Field(
