@@ -6,6 +6,11 @@ queues. A background task builds the redacted entries, hands them to the tails w
 function and writes the ones to keep in batches; pruning (count per function at each write,
 age now and then) keeps the table small. A tail also polls the store for what other replicas
 keep, so it sees their errors behind a load balancer.
+
+Work is bounded when errors flood in: an unwatched function's entries wait for the next write
+in a queue holding only as many as are kept (older ones would be pruned anyway), so at most
+``logs_max_errors`` entries per function are built per write interval. A watched function's
+entries are built at once, for the tail.
 """
 
 from __future__ import annotations
@@ -99,7 +104,9 @@ class FunctionLogs:
         self._instances: dict[str, tuple[float, InstanceRecord | None]] = {}
         self.replica = replica or uuid.uuid4().hex[:12]
         self._chance = chance
-        self._queue: deque[tuple[Finished, opb.LogEntryKind]] = deque()
+        # Watched functions' entries (built at once) and the others' (at the next write).
+        self._live: deque[tuple[Finished, opb.LogEntryKind]] = deque()
+        self._kept: dict[tuple[str, opb.LogEntryKind], deque[Finished]] = {}
         self._unwritten: list[LogRow] = []
         self._tails: dict[str, set[Tail]] = {}
         self._wake = asyncio.Event()
@@ -121,13 +128,20 @@ class FunctionLogs:
             kind = SAMPLE if self._chance() < settings.logs_sample_rate else LIVE
         else:
             kind = LIVE
-        if kind == LIVE and not self._tails.get(finished.function_id):
-            return
-        if len(self._queue) >= _MAX_QUEUED:
-            _dropped.add(1, {"reason": "queue_full"})
-            return
-        self._queue.append((finished, kind))
-        self._wake.set()
+        if self._tails.get(finished.function_id):
+            if len(self._live) >= _MAX_QUEUED:
+                _dropped.add(1, {"reason": "queue_full"})
+                return
+            self._live.append((finished, kind))
+            self._wake.set()
+        elif kind != LIVE:
+            if not self._kept:
+                self._wake.set()  # start the write timer
+            key = (finished.function_id, kind)
+            queue = self._kept.get(key)
+            if queue is None:
+                queue = self._kept[key] = deque(maxlen=self._keep[kind])
+            queue.append(finished)
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -147,12 +161,12 @@ class FunctionLogs:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._build_queued()
-        await self._write()
+        await self.flush()
 
     async def flush(self) -> None:
         """Build and write everything queued now (tests, shutdown)."""
-        await self._build_queued()
+        await self._build_live()
+        await self._build_kept()
         await self._write()
 
     # -- tails ---------------------------------------------------------------------------
@@ -197,12 +211,14 @@ class FunctionLogs:
         await self._prune()
         while True:
             wait = max(0.0, settings.logs_flush_s - (time.monotonic() - self._last_write))
+            pending = self._unwritten or self._kept
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait if self._unwritten else _PRUNE_EVERY_S):
+                async with asyncio.timeout(wait if pending else _PRUNE_EVERY_S):
                     await self._wake.wait()
             self._wake.clear()
-            await self._build_queued()
-            if self._unwritten and time.monotonic() - self._last_write >= settings.logs_flush_s:
+            await self._build_live()
+            if time.monotonic() - self._last_write >= settings.logs_flush_s:
+                await self._build_kept()
                 await self._write()
             if time.monotonic() - self._last_prune >= _PRUNE_EVERY_S:
                 await self._prune()
@@ -220,37 +236,47 @@ class FunctionLogs:
         self._instances[instance_id] = (time.monotonic(), instance)
         return instance
 
-    async def _build_queued(self) -> None:
-        while self._queue:
-            finished, kind = self._queue.popleft()
-            try:
-                entry_id = names.new_id("lg")
-                entry = build_entry(
-                    finished,
-                    kind,
-                    entry_id=entry_id,
-                    instance=await self._instance(finished.target.instance_id),
-                    box=self._box,
-                    max_input_bytes=self._settings.logs_max_input_bytes,
-                )
-            except Exception:
-                log.warning("dropping a log entry of %s", finished.function_id, exc_info=True)
-                _dropped.add(1, {"reason": "build_failed"})
-                continue
-            for tail in self._tails.get(finished.function_id, ()):
-                tail.offer(entry)
-            if kind != LIVE:
-                self._unwritten.append(
-                    LogRow(
-                        id=entry_id,
-                        workspace_id=finished.workspace_id,
-                        function_id=finished.function_id,
-                        kind=kind,
-                        replica=self.replica,
-                        created_at=finished.at,
-                        body=entry.SerializeToString(),
-                    )
-                )
+    async def _build_live(self) -> None:
+        while self._live:
+            finished, kind = self._live.popleft()
+            await self._build(finished, kind)
+
+    async def _build_kept(self) -> None:
+        kept, self._kept = self._kept, {}
+        for (_, kind), queue in kept.items():
+            for finished in queue:
+                await self._build(finished, kind)
+
+    async def _build(self, finished: Finished, kind: opb.LogEntryKind) -> None:
+        try:
+            entry_id = names.new_id("lg")
+            entry = build_entry(
+                finished,
+                kind,
+                entry_id=entry_id,
+                instance=await self._instance(finished.target.instance_id),
+                box=self._box,
+                max_input_bytes=self._settings.logs_max_input_bytes,
+            )
+        except Exception:
+            log.warning("dropping a log entry of %s", finished.function_id, exc_info=True)
+            _dropped.add(1, {"reason": "build_failed"})
+            return
+        for tail in self._tails.get(finished.function_id, ()):
+            tail.offer(entry)
+        if kind == LIVE:
+            return
+        self._unwritten.append(
+            LogRow(
+                id=entry_id,
+                workspace_id=finished.workspace_id,
+                function_id=finished.function_id,
+                kind=kind,
+                replica=self.replica,
+                created_at=finished.at,
+                body=entry.SerializeToString(),
+            )
+        )
         if len(self._unwritten) > _MAX_UNWRITTEN:
             excess = len(self._unwritten) - _MAX_UNWRITTEN
             del self._unwritten[:excess]
@@ -258,7 +284,7 @@ class FunctionLogs:
 
     async def _write(self) -> None:
         self._last_write = time.monotonic()
-        rows = _newest(self._unwritten, self._keep)
+        rows = _newest(sorted(self._unwritten, key=lambda row: row.created_at), self._keep)
         self._unwritten = []
         if not rows:
             return
