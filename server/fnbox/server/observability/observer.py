@@ -88,5 +88,7 @@ class InvocationObserver:
             error=is_error(result.outcome),
         )
         span_context = trace.get_current_span().get_span_context()
-        trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else ""
+        # Only a trace that is recorded (and so can be found) is worth naming.
+        sampled = span_context.is_valid and span_context.trace_flags.sampled
+        trace_id = format(span_context.trace_id, "032x") if sampled else ""
         self._logs.record(Finished(spec, invocation, result, target, trace_id, now))
