@@ -14,6 +14,8 @@ import logging
 import os
 import resource
 import secrets
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,12 +39,26 @@ class HostLimits:
     memory: CgroupController | None = None
     pids: CgroupController | None = None
     notes: list[str] = field(default_factory=list)
+    # argv prefix that runs the rest of an argv in a new, empty network namespace ("" = none).
+    netns_argv: tuple[str, ...] = ()
+
+    @property
+    def netns(self) -> bool:
+        return bool(self.netns_argv)
+
+    def netns_prefix(self) -> list[str]:
+        return list(self.netns_argv)
 
     def summary(self) -> dict[str, str]:
         def one(c: CgroupController | None) -> str:
             return f"cgroup v{c.version} at {c.base}" if c else "unavailable"
 
-        return {"memory": one(self.memory), "pids": one(self.pids), "notes": "; ".join(self.notes)}
+        return {
+            "memory": one(self.memory),
+            "pids": one(self.pids),
+            "network_namespace": "unshare --net" if self.netns else "unavailable",
+            "notes": "; ".join(self.notes),
+        }
 
     def remove(self) -> None:
         """Remove this pool's base cgroups (they must be empty)."""
@@ -114,9 +130,29 @@ def _probe(controller: str, version: int, base: Path, created: set[Path]) -> boo
         probe.rmdir()
 
 
-def detect_host_limits(mode: str) -> HostLimits:
-    """Find usable memory and pids cgroups (``mode`` is ExecutorSettings.use_cgroups)."""
-    host = HostLimits()
+def detect_netns(mode: str) -> tuple[str, ...]:
+    """The argv prefix giving a worker an empty network namespace, if this host allows it
+    (``mode`` is ExecutorSettings.network_namespaces). Proved by running it once."""
+    unshare = shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    true = shutil.which("true", path="/usr/bin:/bin")
+    if mode == "off" or unshare is None or true is None:
+        return ()
+    argv = (unshare, "--net", "--")
+    try:
+        ok = subprocess.run([*argv, true], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return argv if ok else ()
+
+
+def detect_host_limits(mode: str, netns_mode: str = "auto") -> HostLimits:
+    """Find usable memory and pids cgroups (``mode`` is ExecutorSettings.use_cgroups) and
+    whether workers can get their own network namespace."""
+    host = HostLimits(netns_argv=detect_netns(netns_mode))
+    if netns_mode != "off" and not host.netns:
+        host.notes.append(
+            "network namespaces: not permitted here (no-network functions rely on the runtime)"
+        )
     if mode == "off":
         host.notes.append("cgroups disabled by settings")
         return host
@@ -140,6 +176,7 @@ def detect_host_limits(mode: str) -> HostLimits:
             parent = _join(mount, path)
             if parent is None:
                 continue
+            _sweep_stale(parent)
             if version == 2:
                 avail = parent / "cgroup.controllers"
                 if not avail.exists() or controller not in avail.read_text().split():
@@ -160,6 +197,30 @@ def detect_host_limits(mode: str) -> HostLimits:
     for base in created - in_use:
         _rmdir_quiet(base)
     return host
+
+
+def _sweep_stale(parent: Path) -> None:
+    """Remove the empty cgroups left by pools whose process is gone (killed before close)."""
+    try:
+        bases = [p for p in parent.glob("fnbox-*-*") if p.is_dir()]
+    except OSError:
+        return
+    for base in bases:
+        try:
+            owner = int(base.name.split("-")[1])
+            os.kill(owner, 0)
+            continue  # alive (or a reused pid): not ours to touch
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue
+        # rmdir refuses a cgroup that still holds processes, so nothing running is removed.
+        with contextlib.suppress(OSError):
+            for child in base.iterdir():
+                if child.is_dir():
+                    child.rmdir()
+            base.rmdir()
+            log.info("removed stale cgroup %s", base)
 
 
 def _rmdir_quiet(path: Path) -> bool:

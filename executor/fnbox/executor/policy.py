@@ -45,6 +45,15 @@ def function_limits(spec: FunctionSpec, settings: ExecutorSettings) -> FunctionL
     return FunctionLimits(timeout_s=timeout_ms / 1000, memory_mib=memory)
 
 
+def worker_key(spec: FunctionSpec, limits: FunctionLimits, settings: ExecutorSettings) -> str:
+    """What a worker is specialised for: the code version plus what was fixed at its spawn
+    (memory limit, network namespace), so that a changed limit never reuses an old worker."""
+    key = spec.key
+    if limits.memory_mib != settings.memory_mib:
+        key += f"@{limits.memory_mib}MiB"
+    return key if spec.network else key + "+no-network"
+
+
 class CrashLoopGuard:
     """Counts crashes per function; too many in a window puts the function in cool-down."""
 
@@ -183,3 +192,36 @@ class ScalingPolicy:
         if not workers:
             return starting == 0
         return starting == 0 and min(w.in_flight for w in workers) >= self.scale_up_in_flight
+
+
+class IdleCpuWatchdog:
+    """Spots workers burning CPU with no call in flight: a timer or loop left running after
+    its invocation returned is covered by no deadline, yet takes a core from everyone.
+
+    CPU time is counted from the first sample after a worker's last call ended (an idle
+    period), so the verdict does not depend on how busy the host is, only on the total.
+    """
+
+    def __init__(self, *, max_idle_cpu_s: float) -> None:
+        self.max_idle_cpu_s = max_idle_cpu_s
+        self._idle: dict[int, tuple[float, float]] = {}  # worker → (idle since, CPU then)
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> IdleCpuWatchdog:
+        return cls(max_idle_cpu_s=settings.idle_cpu_max_ms / 1000)
+
+    def overused(self, worker_id: int, *, cpu_s: float, idle_since: float | None) -> bool:
+        """Record a CPU-time sample of a worker (``idle_since``: when its last call ended,
+        None while one is in flight). True when it used more than the allowance since the
+        first sample of its current idle period."""
+        if self.max_idle_cpu_s <= 0 or idle_since is None:
+            self._idle.pop(worker_id, None)
+            return False
+        period = self._idle.get(worker_id)
+        if period is None or period[0] != idle_since:
+            self._idle[worker_id] = (idle_since, cpu_s)
+            return False
+        return cpu_s - period[1] > self.max_idle_cpu_s
+
+    def forget(self, worker_id: int) -> None:
+        self._idle.pop(worker_id, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import Counter, deque
@@ -39,9 +40,11 @@ from fnbox.executor.policy import (
     CrashLoopGuard,
     EvictionPolicy,
     FunctionLimits,
+    IdleCpuWatchdog,
     ScalingPolicy,
     SpawnBackoff,
     function_limits,
+    worker_key,
 )
 from fnbox.executor.process import WorkerProcess, WorkerState
 from fnbox.executor.settings import ExecutorSettings
@@ -122,6 +125,7 @@ class WorkerPool:
         self._crash_guard = CrashLoopGuard.from_settings(settings)
         self._eviction = EvictionPolicy.from_settings(settings)
         self._scaling = ScalingPolicy.from_settings(settings)
+        self._idle_cpu = IdleCpuWatchdog.from_settings(settings)
         self._backoff = SpawnBackoff(max_s=settings.spawn_backoff_max_s)
         self._workers: set[WorkerProcess] = set()
         self._generic: list[WorkerProcess] = []
@@ -141,7 +145,9 @@ class WorkerPool:
     # -- public API ----------------------------------------------------------------------
     async def start(self) -> None:
         """Detect the host's limits and pre-start the warm pool and the syntax checker."""
-        self.host = await asyncio.to_thread(detect_host_limits, self.settings.use_cgroups)
+        self.host = await asyncio.to_thread(
+            detect_host_limits, self.settings.use_cgroups, self.settings.network_namespaces
+        )
         log.info("executor limits: %s", self.host.summary())
         if self.settings.use_cgroups == "require" and not (self.host.memory and self.host.pids):
             raise ExecutorError(f"cgroups required but unavailable: {self.host.summary()}")
@@ -164,6 +170,9 @@ class WorkerPool:
         if self._closed:
             raise ExecutorClosed("the executor is shutting down")
         limits = function_limits(spec, self.settings)
+        key = worker_key(spec, limits, self.settings)
+        if key != spec.key:
+            spec = dataclasses.replace(spec, key=key)
         segments = invoke_segments(invocation)
         size = sum(map(len, segments)) + HEADER_ALLOWANCE
         if size > self.settings.max_frame_bytes:
@@ -337,9 +346,11 @@ class WorkerPool:
         """Turn a warm generic worker (or a new one) into a worker of ``spec``."""
         worker: WorkerProcess | None = None
         try:
-            worker = self._take_generic(limits.memory_mib)
+            # A no-network worker gets its namespace at spawn: no warm worker will do.
+            isolate = not spec.network and self.host.netns
+            worker = None if isolate else self._take_generic(limits.memory_mib)
             if worker is None:
-                worker = await self._spawn(limits.memory_mib)
+                worker = await self._spawn(limits.memory_mib, network=not isolate)
             else:
                 # Not now: a spawn forks this process and stalls the loop for some ms, which
                 # would land on this very first call.
@@ -409,9 +420,9 @@ class WorkerPool:
         return None
 
     # -- supervision ---------------------------------------------------------------------
-    async def _spawn(self, memory_mib: int) -> WorkerProcess:
+    async def _spawn(self, memory_mib: int, network: bool = True) -> WorkerProcess:
         worker = WorkerProcess(
-            self.settings, self.host, memory_mib=memory_mib, on_exit=self._reaped
+            self.settings, self.host, memory_mib=memory_mib, network=network, on_exit=self._reaped
         )
         self._workers.add(worker)
         self._spawned += 1
@@ -471,6 +482,7 @@ class WorkerPool:
     def _reaped(self, worker: WorkerProcess) -> None:
         """A worker's process is gone and reaped: account for it, wake whoever waits."""
         self._workers.discard(worker)
+        self._idle_cpu.forget(id(worker))
         reason = worker.death_reason or "unknown"
         self._kills[reason] += 1
         key = worker.key
@@ -503,9 +515,24 @@ class WorkerPool:
         ):
             log.info("evicting worker %s (%s): %s", worker.pid, worker.key, reason)
             self._background(worker.stop(reason))
+        self._kill_idle_spinners(specialised)
         for key, fn in list(self._functions.items()):
             if not fn.workers and not fn.waiting and not fn.starting and fn.load_failure is None:
                 del self._functions[key]
+
+    def _kill_idle_spinners(self, workers: list[WorkerProcess]) -> None:
+        for worker in workers:
+            cpu = worker.cpu_seconds()
+            idle_since = worker.last_used if worker.in_flight == 0 else None
+            if cpu is not None and self._idle_cpu.overused(
+                id(worker), cpu_s=cpu, idle_since=idle_since
+            ):
+                log.warning(
+                    "worker %s (%s) burns CPU with no call in flight; killing it",
+                    worker.pid,
+                    worker.key,
+                )
+                worker.kill("idle_cpu")
 
     def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)

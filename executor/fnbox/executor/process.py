@@ -32,6 +32,7 @@ from fnbox.executor.settings import JS_DIR, ExecutorSettings
 log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
 _names = itertools.count(1)
 
 
@@ -73,11 +74,14 @@ class WorkerProcess:
         host: HostLimits,
         *,
         memory_mib: int,
+        network: bool = True,
         on_exit: Callable[[WorkerProcess], None] | None = None,
     ) -> None:
         self.settings = settings
         self.name = f"w{next(_names)}"
         self.memory_mib = memory_mib
+        # No network: an empty network namespace, where the host allows one.
+        self._netns = [] if network else host.netns_prefix()
         self.cgroup = WorkerCgroup(host, self.name)
         self._address_space_mib = None if host.memory else settings.rlimit_as_mib
         self._on_exit = on_exit
@@ -117,6 +121,15 @@ class WorkerProcess:
     def memory_bytes(self) -> int:
         return self._memory
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system, all threads) the worker has used so far."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _TICKS
+        except (OSError, ValueError, IndexError):
+            return None
+
     def refresh_memory(self) -> int:
         """Re-measure memory: the cgroup's charge, else private resident pages."""
         usage = self.cgroup.memory_usage()
@@ -144,6 +157,7 @@ class WorkerProcess:
             )
             self._proc = await asyncio.create_subprocess_exec(
                 *wrapper,
+                *self._netns,
                 *worker_command(self.settings),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -276,7 +290,13 @@ class WorkerProcess:
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.type
         if kind == "log":
-            log.info("worker %s (%s) log: %s", self.pid, self.key, frame.header.get("line", ""))
+            # Console output after an invocation returned (e.g. a timer): capped like stderr.
+            line = str(frame.header.get("line", ""))
+            if self._stderr_budget > 0:
+                self._stderr_budget -= len(line)
+                log.info("worker %s (%s) log: %s", self.pid, self.key, line[:1024])
+                if self._stderr_budget <= 0:
+                    log.warning("worker %s: output cap reached, further output dropped", self.pid)
             return
         if kind == "hello":
             if self._hello is None or self._hello.done():

@@ -97,12 +97,12 @@ class ExecutorSettings(BaseModel):
         "where the host allows it (unshare --net); off: they rely on the runtime refusing "
         "fetch() only.",
     )
-    idle_cpu_max_percent: int = Field(
-        default=50,
+    idle_cpu_max_ms: int = Field(
+        default=1000,
         ge=0,
-        description="A specialised worker with no call in flight that uses more than this "
-        "share of a core between two maintenance rounds (a timer or loop left running after "
-        "its invocation returned) is killed; 0 disables the check.",
+        description="CPU time a specialised worker may use with no call in flight (a timer or "
+        "loop left running after its invocation returned); beyond, it is killed (checked "
+        "every maintenance round); 0 disables the check.",
     )
     idle_evict_s: float = Field(
         default=300.0, gt=0, description="A specialised worker idle this long is stopped."

@@ -139,7 +139,9 @@ function resultFrame(id, res, maxFrameBytes) {
   }
   const frame = encodeFrame(header, segments);
   if (frame.length <= maxFrameBytes) return frame;
-  return encodeFrame(
+  // Too large: an error instead, keeping the logs and requests if they fit (they may be
+  // what is too large: many requests with long URLs), never a frame over the cap.
+  const tooLarge = (keep) => encodeFrame(
     {
       t: 'result',
       id,
@@ -149,9 +151,9 @@ function resultFrame(id, res, maxFrameBytes) {
         message: `the result (${frame.length} bytes) exceeds the frame cap of ${maxFrameBytes} bytes`,
         stack: '',
       },
-      logs: header.logs,
-      logs_truncated: header.logs_truncated,
-      requests: header.requests,
+      logs: keep ? header.logs : [],
+      logs_truncated: keep ? header.logs_truncated : header.logs.length > 0,
+      requests: keep ? header.requests : [],
       duration_ms: header.duration_ms,
       n_events: 0,
       n_objects: 0,
@@ -159,6 +161,8 @@ function resultFrame(id, res, maxFrameBytes) {
     },
     [],
   );
+  const reduced = tooLarge(true);
+  return reduced.length <= maxFrameBytes ? reduced : tooLarge(false);
 }
 
 function main({ sandbox, argv = process.argv.slice(2) }) {
