@@ -77,6 +77,14 @@ def syntax_problem(raw: Any) -> SyntaxProblem | None:
     )
 
 
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+
+
+def _event_result(key: tuple[Any, Any, Any], returned: bytes | None) -> EventResult:
+    outcome, status, error_message = key
+    return EventResult(_OUTCOMES[outcome], int(status), str(error_message), returned)
+
+
 def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
     """Turn a ``result`` frame into an InvocationResult; segments stay opaque bytes."""
     h = frame.header
@@ -90,19 +98,20 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
             returned = segments[pos]
             pos += 1
         batch = []
+        # Batch entries are mostly identical (e.g. 200 x OK/200): EventResult is frozen, so
+        # equal entries share one instance, and outcomes come from a dict, not Outcome(...)
+        # (both several µs per event otherwise).
+        shared: dict[tuple[Any, Any, Any], EventResult] = {}
         for entry in h.get("batch") or []:
-            entry_returned = None
+            key = (entry["outcome"], entry.get("status", 0), entry.get("error_message", ""))
             if entry.get("has_returned"):
-                entry_returned = segments[pos]
+                batch.append(_event_result(key, segments[pos]))
                 pos += 1
-            batch.append(
-                EventResult(
-                    outcome=Outcome(entry["outcome"]),
-                    status=int(entry.get("status", 0)),
-                    error_message=str(entry.get("error_message", "")),
-                    returned=entry_returned,
-                )
-            )
+                continue
+            item = shared.get(key)
+            if item is None:
+                item = shared[key] = _event_result(key, None)
+            batch.append(item)
         if pos != len(segments):
             raise ProtocolError(f"result announces {pos} segments but carries {len(segments)}")
         requests = [
