@@ -70,7 +70,7 @@ async def test_two_functions_never_share_a_worker(pool_factory: PoolFactory) -> 
 async def test_warm_worker_is_specialised_and_the_pool_refilled(pool_factory: PoolFactory) -> None:
     pool = await pool_factory(fixture_settings(warm_workers=2))
     assert pool.stats().workers_warm == 2
-    warm = {w.pid for w in pool._generic}
+    warm = {w.pid for w in pool.supervisor.generic}
     result = await invoke(pool, spec("function onTrack(e) {}"))
     assert result.outcome is Outcome.OK
     assert result.worker_pid in warm
@@ -81,7 +81,7 @@ async def test_warm_worker_is_specialised_and_the_pool_refilled(pool_factory: Po
             break
         await asyncio.sleep(0.01)
     assert pool.stats().workers_warm == 2
-    assert not {w.pid for w in pool._generic} & {result.worker_pid}
+    assert not {w.pid for w in pool.supervisor.generic} & {result.worker_pid}
 
 
 async def test_request_and_batch_segments_pass_through(pool_factory: PoolFactory) -> None:
@@ -154,5 +154,5 @@ async def test_check_syntax_uses_a_dedicated_worker(pool_factory: PoolFactory) -
     assert problem is not None and problem.line == 3
     assert await pool.check_syntax("function onTrack(e) { return 1 }") is None
     result = await invoke(pool, spec("function onTrack(e) {}"))
-    assert pool._checker is not None and result.worker_pid != pool._checker.pid
-    assert pool._checker.key is None
+    assert pool.supervisor.checker is not None and result.worker_pid != pool.supervisor.checker.pid
+    assert pool.supervisor.checker.key is None

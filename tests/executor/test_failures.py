@@ -82,7 +82,7 @@ async def test_garbled_stream_kills_the_worker(
     with pytest.raises(WorkerCrashed):
         await invoke(pool, fn)
     await eventually(lambda: pool.stats().kills.get(reason, 0) == 1)
-    pids = {w.pid for w in pool._workers}
+    pids = {w.pid for w in pool.supervisor.workers}
     assert pids == set(), "a garbled worker must not stay in the pool"
 
 
@@ -133,7 +133,7 @@ async def test_other_in_flight_calls_fail_retryably_when_a_worker_dies(
     fn = spec(code)
     slow = [asyncio.create_task(invoke(pool, fn, track(die=False))) for _ in range(3)]
     await eventually(lambda: pool.stats().in_flight == 3)
-    pid = next(iter(pool._workers)).pid
+    pid = next(iter(pool.supervisor.workers)).pid
     with pytest.raises(WorkerCrashed, match="boom"):  # An uncaught timer error kills node.
         await invoke(pool, fn, track(die=True))
     for task in slow:

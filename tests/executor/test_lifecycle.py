@@ -50,13 +50,13 @@ async def test_worker_runs_with_its_limits(pool_factory: PoolFactory) -> None:
     if pool.host.memory is not None:
         cgroups = proc_file(pid, "cgroup").decode()
         assert pool.host.memory.base.name in cgroups
-        (worker,) = [w for w in pool._workers if w.pid == pid]
+        (worker,) = [w for w in pool.supervisor.workers if w.pid == pid]
         limit_file = "memory.max" if pool.host.memory.version == 2 else "memory.limit_in_bytes"
         assert read(worker.cgroup.dirs["memory"] / limit_file) == str(160 << 20)
     else:
         assert proc_limit(pid, "Max address space")[0] != "unlimited"
     if pool.host.pids is not None:
-        (worker,) = [w for w in pool._workers if w.pid == pid]
+        (worker,) = [w for w in pool.supervisor.workers if w.pid == pid]
         assert read(worker.cgroup.dirs["pids"] / "pids.max") == "24"
 
 
@@ -65,7 +65,7 @@ async def test_memory_limit_is_clamped(pool_factory: PoolFactory) -> None:
     if pool.host.memory is None or pool.host.memory.version != 1:
         pytest.skip("checks the v1 memory cgroup")
     result = await invoke(pool, spec("function onTrack(e) {}", memory_mib=4096))
-    (worker,) = [w for w in pool._workers if w.pid == result.worker_pid]
+    (worker,) = [w for w in pool.supervisor.workers if w.pid == result.worker_pid]
     limit = read(worker.cgroup.dirs["memory"] / "memory.limit_in_bytes")
     assert int(limit) == 200 << 20
 
@@ -75,7 +75,7 @@ async def test_close_drains_in_flight_calls(pool_factory: PoolFactory) -> None:
     fn = spec(SLOW)
     calls = [asyncio.create_task(invoke(pool, fn, track(ms=300))) for _ in range(5)]
     await eventually(lambda: pool.stats().in_flight == 5)
-    pids = {w.pid for w in pool._workers}
+    pids = {w.pid for w in pool.supervisor.workers}
     await pool.close()
     assert [(await c).outcome for c in calls] == [Outcome.OK] * 5
     with pytest.raises(ExecutorClosed):

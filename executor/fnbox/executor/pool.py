@@ -1,8 +1,8 @@
-"""The supervised worker pool: dispatch, deadlines, specialisation, eviction, respawn.
+"""The worker pool's public API and dispatch: deadlines, specialisation, crash-loop guard.
 
-Blunt verbs, gunicorn style: ``_spawn`` a worker, ``_specialise`` one for a function,
-``_evict`` idle ones, ``_refill`` the warm pool, ``_reaped`` when one is gone. Policy objects
-(policy.py) decide when; this module only carries it out.
+A call finds (or has ``_specialise``d) a worker of its function, is sent on it and waits for
+its reply under the function's deadline. Starting, evicting and replacing processes is the
+Supervisor's (supervisor.py); policy objects (policy.py) decide when.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 from fnbox.executor.errors import (
     CrashLoop,
@@ -26,7 +24,7 @@ from fnbox.executor.errors import (
     ProtocolError,
     WorkerCrashed,
 )
-from fnbox.executor.limits import HostLimits, detect_host_limits
+from fnbox.executor.limits import HostLimits
 from fnbox.executor.messages import (
     HEADER_ALLOWANCE,
     decode_result,
@@ -38,17 +36,15 @@ from fnbox.executor.messages import (
 )
 from fnbox.executor.policy import (
     CrashLoopGuard,
-    EvictionPolicy,
     FunctionLimits,
-    IdleCpuWatchdog,
     ScalingPolicy,
-    SpawnBackoff,
     function_limits,
     worker_key,
 )
 from fnbox.executor.process import WorkerProcess, WorkerState
 from fnbox.executor.settings import ExecutorSettings
 from fnbox.executor.spans import record_requests
+from fnbox.executor.supervisor import Supervisor
 from fnbox.executor.types import (
     FunctionSpec,
     Invocation,
@@ -67,7 +63,6 @@ _propagator = TraceContextTextMapPropagator()
 # Deaths that count towards a function's crash loop (timeouts and evictions do not).
 CRASH_REASONS = frozenset({"crashed", "oom", "protocol", "frame_too_large"})
 LOAD_ERROR_TTL_S = 10.0
-REFILL_DELAY_S = 0.05
 _DISPATCHABLE = (WorkerState.LOADING, WorkerState.READY)
 
 
@@ -121,46 +116,23 @@ class WorkerPool:
 
     def __init__(self, settings: ExecutorSettings) -> None:
         self.settings = settings
-        self.host = HostLimits()
+        self.supervisor = Supervisor(settings, on_reaped=self._reaped, on_round=self._forget)
         self._crash_guard = CrashLoopGuard.from_settings(settings)
-        self._eviction = EvictionPolicy.from_settings(settings)
         self._scaling = ScalingPolicy.from_settings(settings)
-        self._idle_cpu = IdleCpuWatchdog.from_settings(settings)
-        self._backoff = SpawnBackoff(max_s=settings.spawn_backoff_max_s)
-        self._workers: set[WorkerProcess] = set()
-        self._generic: list[WorkerProcess] = []
-        self._generic_starting = 0
         self._functions: dict[str, _Function] = {}
-        self._checker: WorkerProcess | None = None
-        self._checker_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._kills: Counter[str] = Counter()
-        self._spawned = 0
         self._active = 0
         self._drained = asyncio.Event()
         self._closed = False
-        self._maintainer: asyncio.Task[None] | None = None
-        self._refill_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def host(self) -> HostLimits:
+        """What the host lets the executor enforce (detected by ``start``)."""
+        return self.supervisor.host
 
     # -- public API ----------------------------------------------------------------------
     async def start(self) -> None:
-        """Detect the host's limits and pre-start the warm pool and the syntax checker."""
-        self.host = await asyncio.to_thread(
-            detect_host_limits, self.settings.use_cgroups, self.settings.network_namespaces
-        )
-        log.info("executor limits: %s", self.host.summary())
-        if self.settings.use_cgroups == "require" and not (self.host.memory and self.host.pids):
-            raise ExecutorError(f"cgroups required but unavailable: {self.host.summary()}")
-        warm = [self._spawn(self.settings.memory_mib) for _ in range(self.settings.warm_workers)]
-        self._generic_starting += len(warm)
-        results = await asyncio.gather(*warm, return_exceptions=True)
-        self._generic_starting -= len(warm)
-        for r in results:
-            if isinstance(r, BaseException):
-                await self.close()
-                raise r
-            self._generic.append(r)
-        self._maintainer = asyncio.create_task(self._maintain(), name="executor-maintenance")
+        """Detect the host's limits and pre-start the warm pool."""
+        await self.supervisor.start()
 
     async def invoke(self, spec: FunctionSpec, invocation: Invocation) -> InvocationResult:
         """Run one invocation of ``spec``; a user's exception is a result, not an error.
@@ -196,7 +168,7 @@ class WorkerPool:
         """Compile ``code`` (running nothing) in a worker that never loads user code."""
         if self._closed:
             raise ExecutorClosed("the executor is shutting down")
-        checker = await self._get_checker()
+        checker = await self.supervisor.get_checker()
         try:
             async with asyncio.timeout(self.settings.load_timeout_ms / 1000):
                 frame = await checker.call({"t": "check"}, [code.encode()])
@@ -206,18 +178,19 @@ class WorkerPool:
         return syntax_problem(frame.header.get("error"))
 
     def stats(self) -> PoolStats:
-        live = [w for w in self._workers if w.alive]
+        sup = self.supervisor
+        live = [w for w in sup.workers if w.alive]
         by_key = Counter(w.key for w in live if w.key is not None)
         return PoolStats(
             workers_total=len(live),
             workers_busy=sum(1 for w in live if w.in_flight),
-            workers_warm=sum(1 for w in self._generic if w.alive),
+            workers_warm=sum(1 for w in sup.generic if w.alive),
             in_flight=sum(w.in_flight for w in live),
             by_key=dict(by_key),
-            kills=dict(self._kills),
+            kills=dict(sup.kills),
             crash_looping=self._crash_guard.blocked(time.monotonic()),
-            spawned=self._spawned,
-            host_limits=self.host.summary(),
+            spawned=sup.spawned,
+            host_limits=sup.host.summary(),
         )
 
     async def close(self, grace_s: float | None = None) -> None:
@@ -225,21 +198,13 @@ class WorkerPool:
         self._closed = True
         for fn in self._functions.values():
             fn.notify()
-        if self._maintainer is not None:
-            self._maintainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintainer
         grace = self.settings.close_grace_s if grace_s is None else grace_s
         if self._active:
             self._drained.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):
                     await self._drained.wait()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self.settings.handshake_timeout_s)
-        closed = ExecutorClosed("the executor closed while the call was running")
-        await asyncio.gather(*(w.stop("closed", closed) for w in list(self._workers)))
-        await asyncio.to_thread(self.host.remove)
+        await self.supervisor.close()
 
     # -- dispatch ------------------------------------------------------------------------
     async def _invoke(
@@ -317,9 +282,10 @@ class WorkerPool:
                     raise fn.failure
                 fn.workers = [w for w in fn.workers if w.alive]
                 ready = [w for w in fn.workers if w.state in _DISPATCHABLE]
-                if self._scaling.wants_more(fn.workers, fn.starting) and self._has_room(fn):
+                wants_more = self._scaling.wants_more(fn.workers, fn.starting)
+                if wants_more and self.supervisor.make_room(fn.key):
                     fn.starting += 1
-                    self._background(self._specialise(fn, spec, limits))
+                    self.supervisor.background(self._specialise(fn, spec, limits))
                 worker = self._scaling.pick(ready)
                 if worker is not None:
                     return worker
@@ -329,32 +295,15 @@ class WorkerPool:
         finally:
             fn.waiting -= 1
 
-    def _has_room(self, fn: _Function) -> bool:
-        """True when ``fn`` may get a worker: a warm one, a free slot, or an idle victim."""
-        if any(w.alive for w in self._generic):
-            return True
-        if self._live_count() < self.settings.max_workers:
-            return True
-        others = [w for w in self._workers if w.key not in (None, fn.key) and w.alive]
-        victim = self._eviction.lru_idle(others)
-        if victim is None:
-            return False
-        self._background(victim.stop("lru"))
-        return True
-
     async def _specialise(self, fn: _Function, spec: FunctionSpec, limits: FunctionLimits) -> None:
         """Turn a warm generic worker (or a new one) into a worker of ``spec``."""
         worker: WorkerProcess | None = None
         try:
             # A no-network worker gets its namespace at spawn: no warm worker will do.
             isolate = not spec.network and self.host.netns
-            worker = None if isolate else self._take_generic(limits.memory_mib)
+            worker = None if isolate else self.supervisor.take_generic(limits.memory_mib)
             if worker is None:
-                worker = await self._spawn(limits.memory_mib, network=not isolate)
-            else:
-                # Not now: a spawn forks this process and stalls the loop for some ms, which
-                # would land on this very first call.
-                self._refill_soon()
+                worker = await self.supervisor.spawn(limits.memory_mib, network=not isolate)
             worker.key = spec.key
             worker.state = WorkerState.LOADING
             header, segments = load_frame(spec, limits, self.settings)
@@ -380,7 +329,7 @@ class WorkerPool:
                 result = InvocationResult(Outcome.ERROR, error=error, worker_pid=worker.pid)
                 fn.load_failure = (result, time.monotonic() + LOAD_ERROR_TTL_S)
                 fn.workers.remove(worker)
-                self._background(self._retire(worker, "load_failed"))
+                self.supervisor.background(self._retire(worker, "load_failed"))
                 return
             if worker.alive:
                 worker.state = WorkerState.READY
@@ -408,133 +357,26 @@ class WorkerPool:
         result = InvocationResult(outcome, error=error, duration_ms=limit, worker_pid=worker.pid)
         fn.load_failure = (result, time.monotonic() + LOAD_ERROR_TTL_S)
 
-    def _take_generic(self, memory_mib: int) -> WorkerProcess | None:
-        while self._generic:
-            worker = self._generic.pop()
-            if not worker.alive:
-                continue
-            if worker.cgroup.dirs.get("memory") and not worker.cgroup.set_memory(memory_mib):
-                self._background(worker.stop("respecialise"))
-                continue
-            return worker
-        return None
-
-    # -- supervision ---------------------------------------------------------------------
-    async def _spawn(self, memory_mib: int, network: bool = True) -> WorkerProcess:
-        worker = WorkerProcess(
-            self.settings, self.host, memory_mib=memory_mib, network=network, on_exit=self._reaped
-        )
-        self._workers.add(worker)
-        self._spawned += 1
-        try:
-            await worker.start()
-        except ExecutorError:
-            worker.kill("spawn_failed")
-            raise
-        return worker
-
-    def _live_count(self) -> int:
-        return sum(1 for w in self._workers if w.alive) + self._generic_starting
-
-    async def _refill(self) -> None:
-        """Bring the warm pool back to ``warm_workers`` (with back-off after failures)."""
-        while not self._closed:
-            live = sum(1 for w in self._generic if w.alive) + self._generic_starting
-            full = self._live_count() >= self.settings.max_workers
-            if live >= self.settings.warm_workers or full:
-                return
-            if not self._backoff.may_spawn(time.monotonic()):
-                return
-            self._generic_starting += 1
-            try:
-                worker = await self._spawn(self.settings.memory_mib)
-            except ExecutorError as exc:
-                self._backoff.failed(time.monotonic())
-                failures = self._backoff.failures
-                log.warning("warm worker failed to start (%d in a row): %s", failures, exc)
-                return
-            finally:
-                self._generic_starting -= 1
-            self._backoff.succeeded()
-            if self._closed:
-                await worker.stop("closed")
-                return
-            self._generic.append(worker)
-
-    def _refill_soon(self) -> None:
-        if self._refill_handle is None or self._refill_handle.cancelled():
-            loop = asyncio.get_running_loop()
-            self._refill_handle = loop.call_later(REFILL_DELAY_S, self._refill_now)
-
-    def _refill_now(self) -> None:
-        self._refill_handle = None
-        if not self._closed:
-            self._background(self._refill())
-
-    async def _get_checker(self) -> WorkerProcess:
-        async with self._checker_lock:
-            if self._checker is None or not self._checker.alive:
-                self._checker = None
-                self._checker = await self._spawn(self.settings.memory_mib)
-                self._checker.key = None
-            return self._checker
-
     def _reaped(self, worker: WorkerProcess) -> None:
-        """A worker's process is gone and reaped: account for it, wake whoever waits."""
-        self._workers.discard(worker)
-        self._idle_cpu.forget(id(worker))
-        reason = worker.death_reason or "unknown"
-        self._kills[reason] += 1
+        """A worker is gone: count a crash against its function, wake the calls waiting."""
         key = worker.key
-        if key is not None:
-            fn = self._functions.get(key)
-            if reason in CRASH_REASONS and self._crash_guard.record_crash(key, time.monotonic()):
-                log.warning(
-                    "function %s is crash-looping (%d crashes in %.0fs): refused for %.0fs",
-                    key,
-                    self._crash_guard.max_crashes,
-                    self._crash_guard.window_s,
-                    self._crash_guard.cooldown_s,
-                )
-            if fn is not None:
-                fn.notify()
-        if not self._closed:
-            self._background(self._refill())
+        if key is None:
+            return
+        reason = worker.death_reason or "unknown"
+        if reason in CRASH_REASONS and self._crash_guard.record_crash(key, time.monotonic()):
+            log.warning(
+                "function %s is crash-looping (%d crashes in %.0fs): refused for %.0fs",
+                key,
+                self._crash_guard.max_crashes,
+                self._crash_guard.window_s,
+                self._crash_guard.cooldown_s,
+            )
+        fn = self._functions.get(key)
+        if fn is not None:
+            fn.notify()
 
-    async def _maintain(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.maintenance_interval_s)
-            self._evict()
-            await self._refill()
-
-    def _evict(self) -> None:
-        specialised = [w for w in self._workers if w.alive and w.state is WorkerState.READY]
-        total = sum(w.refresh_memory() for w in self._workers if w.alive)
-        for worker, reason in self._eviction.victims(
-            specialised, now=time.monotonic(), total_memory=total
-        ):
-            log.info("evicting worker %s (%s): %s", worker.pid, worker.key, reason)
-            self._background(worker.stop(reason))
-        self._kill_idle_spinners(specialised)
+    def _forget(self) -> None:
+        """Drop the state of functions that have no worker and no call any more."""
         for key, fn in list(self._functions.items()):
             if not fn.workers and not fn.waiting and not fn.starting and fn.load_failure is None:
                 del self._functions[key]
-
-    def _kill_idle_spinners(self, workers: list[WorkerProcess]) -> None:
-        for worker in workers:
-            cpu = worker.cpu_seconds()
-            idle_since = worker.last_used if worker.in_flight == 0 else None
-            if cpu is not None and self._idle_cpu.overused(
-                id(worker), cpu_s=cpu, idle_since=idle_since
-            ):
-                log.warning(
-                    "worker %s (%s) burns CPU with no call in flight; killing it",
-                    worker.pid,
-                    worker.key,
-                )
-                worker.kill("idle_cpu")
-
-    def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
