@@ -187,10 +187,9 @@ async def test_each_source_instance_has_its_own_webhook_url(conformance: Conform
 
 async def test_disabled_insert_instance_is_not_invoked(conformance: Conformance) -> None:
     fn = await conformance.deployed(INSERT_DESTINATION, "async function onTrack(e) { return e }")
-    made = await conformance.instance(fn.name, name="paused insert")
-    # Instances start enabled (CreateInstance ignores enabled=false: proto3 cannot tell it
-    # from unset); pausing is an update.
-    instance = await conformance.client.instances.update(made.name, enabled=False)
+    instance = await conformance.client.instances.create(
+        fn.name, "paused insert", enabled=False
+    )
     assert not instance.enabled
     with pytest.raises(FailedPrecondition) as caught:
         await conformance.invoke(instance.name, event=event())

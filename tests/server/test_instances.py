@@ -259,3 +259,18 @@ async def test_list_filters_by_function_and_paginates(running_server: RunningSer
     assert everything.total_size == 4
     again = await api.create_instance(one.name, "dup", request_id="r1")
     assert (await api.create_instance(one.name, "dup", request_id="r1")).id == again.id
+
+
+async def test_create_honours_enabled_and_defaults_to_enabled(
+    running_server: RunningServer,
+) -> None:
+    api = Api.of(running_server)
+    fn = await api.create_function("toggle")
+    assert (await api.create_instance(fn.name, "default")).enabled
+    assert (await api.create_instance(fn.name, "on", enabled=True)).enabled
+    off = await api.create_instance(fn.name, "off", enabled=False)
+    assert not off.enabled
+    fetched = await api.instances.GetInstance(
+        spb.GetInstanceRequest(name=off.name), metadata=api.metadata
+    )
+    assert not fetched.enabled

@@ -141,7 +141,7 @@ class InstanceService(Servicer, service_pb2_grpc.InstanceServiceServicer):
             display_name=display_name,
             settings=plain,
             secret_settings=secret,
-            enabled=True,  # proto3 cannot tell "false" from unset: instances start enabled
+            enabled=given.enabled if given.HasField("enabled") else True,
             create_time=now,
             update_time=now,
             sources=await self._sources(principal, workspace_id, function.type, given.sources),
@@ -197,7 +197,7 @@ class InstanceService(Servicer, service_pb2_grpc.InstanceServiceServicer):
             {
                 "display_name": bool(given.display_name),
                 "settings": bool(given.settings),
-                "enabled": given.enabled,
+                "enabled": given.HasField("enabled"),
                 "sources": len(given.sources) > 0,
                 "insert_instance": bool(given.insert_instance),
                 "webhook_auth": given.HasField("webhook_auth"),
