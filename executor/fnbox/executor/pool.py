@@ -142,6 +142,7 @@ class WorkerPool:
         if self._closed:
             raise ExecutorClosed("the executor is shutting down")
         limits = function_limits(spec, self.settings)
+        function_key = spec.key
         key = worker_key(spec, limits, self.settings)
         if key != spec.key:
             spec = dataclasses.replace(spec, key=key)
@@ -152,7 +153,7 @@ class WorkerPool:
         self._active += 1
         try:
             with tracer.start_as_current_span(
-                "executor.invoke", attributes={"fnbox.function.key": spec.key}
+                "executor.invoke", attributes={"fnbox.function.key": function_key}
             ) as span:
                 result = await self._invoke(spec, invocation, limits, segments, span)
                 span.set_attribute("fnbox.worker.pid", result.worker_pid)
