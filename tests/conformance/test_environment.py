@@ -41,6 +41,7 @@ import hmac
 
 import pytest
 from aiohttp import web
+from fnbox.client import InvalidArgument
 
 from tests.conformance.harness import (
     DESTINATION,
@@ -102,9 +103,9 @@ async def test_node_builtins_and_imports_are_unavailable(conformance: Conformanc
     result = await conformance.run(DESTINATION, code, event=event())
     assert all(line.endswith(": undefined") for line in result.logs), list(result.logs)
     importing = "async function onTrack(event) { const fs = await import('node:fs') }"
-    refused = await conformance.run(DESTINATION, importing, event=event())
-    assert refused.outcome == ERROR
-    assert refused.error.name == "SyntaxError"
+    with pytest.raises(InvalidArgument) as refused:
+        await conformance.run(DESTINATION, importing, event=event())
+    assert refused.value.reason == "SYNTAX_ERROR"
 
 
 async def test_crypto_is_nodes_crypto(conformance: Conformance) -> None:

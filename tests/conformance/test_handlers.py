@@ -158,10 +158,10 @@ async def test_top_level_const_handler_is_a_syntax_error_on_run(
     conformance: Conformance,
 ) -> None:
     code = "let onIdentify = async (event) => {}"
-    result = await conformance.run(DESTINATION, code, event=event("identify", userId="u"))
-    assert result.outcome == ERROR
-    assert result.error.name == "SyntaxError"
-    assert result.error.message == "Identifier 'onIdentify' has already been declared"
+    with pytest.raises(InvalidArgument) as caught:
+        await conformance.run(DESTINATION, code, event=event("identify", userId="u"))
+    assert caught.value.reason == "SYNTAX_ERROR"
+    assert "Identifier 'onIdentify' has already been declared" in str(caught.value)
 
 
 async def test_exports_is_a_reference_error(conformance: Conformance) -> None:

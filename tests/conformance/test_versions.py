@@ -187,9 +187,7 @@ async def test_each_source_instance_has_its_own_webhook_url(conformance: Conform
 
 async def test_disabled_insert_instance_is_not_invoked(conformance: Conformance) -> None:
     fn = await conformance.deployed(INSERT_DESTINATION, "async function onTrack(e) { return e }")
-    instance = await conformance.client.instances.create(
-        fn.name, "paused insert", enabled=False
-    )
+    instance = await conformance.client.instances.create(fn.name, "paused insert", enabled=False)
     assert not instance.enabled
     with pytest.raises(FailedPrecondition) as caught:
         await conformance.invoke(instance.name, event=event())

@@ -178,8 +178,8 @@ async def test_run_stores_nothing_and_reuses_workers_per_code(
     listed = await api.functions.ListFunctions(spb.ListFunctionsRequest(), metadata=api.metadata)
     assert listed.total_size == 0
 
-    broken = await run("async function onTrack( {", event=EVENT)
-    assert broken.outcome == ipb.OUTCOME_ERROR and broken.error.name == "SyntaxError"
+    # Code that does not compile cannot run: INVALID_ARGUMENT naming line and column.
+    await rpc_error(run("async function onTrack( {", event=EVENT), INVALID, "SYNTAX_ERROR")
     await rpc_error(
         api.functions.RunFunction(
             ipb.RunFunctionRequest(code=_code(1), event=EVENT), metadata=api.metadata

@@ -119,7 +119,7 @@ class ControlService:
             cache=cache,
             observer=observability.observer,
         )
-        functions = FunctionService(deps, executor=self.pool, dispatcher=dispatcher)
+        functions = FunctionService(deps, dispatcher=dispatcher)
         registrations: list[tuple[Callable[[Any, grpc.aio.Server], None], object]] = [
             (service_pb2_grpc.add_FunctionServiceServicer_to_server, functions),
             (service_pb2_grpc.add_InstanceServiceServicer_to_server, InstanceService(deps)),

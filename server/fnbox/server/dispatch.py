@@ -18,7 +18,7 @@ from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.server import convert, names, validation
 from fnbox.server.auth import Principal
 from fnbox.server.cache import ReadCache
-from fnbox.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from fnbox.server.errors import FailedPrecondition, InvalidArgument, NotFound, SyntaxErrorInCode
 from fnbox.server.secrets import SecretBox
 from fnbox.server.settings import Settings
 from fnbox.server.store.base import FunctionRecord, Store
@@ -89,6 +89,8 @@ class Dispatcher:
         function_type = convert.function_type(request.type)
         code = validation.code(request.code)
         timeout_ms, memory_mib = validation.limits(request.limits, self._settings.executor)
+        # Code that does not compile cannot run: the same INVALID_ARGUMENT as saving it.
+        await self.compile(code)
         # Same unsaved code of the same workspace reuses a warm worker; anything else never
         # shares one (a worker's module globals must not leak between tenants).
         digest = hashlib.sha256(
@@ -106,6 +108,12 @@ class Dispatcher:
         span = trace.get_current_span()
         span.set_attribute("fnbox.workspace", workspace_id)
         return await self._run(spec, _invocation(request, function_type, settings), "")
+
+    async def compile(self, code: str) -> None:
+        """Raises SyntaxErrorInCode (INVALID_ARGUMENT with line and column) for bad code."""
+        problem = await self._executor.check_syntax(code)
+        if problem is not None:
+            raise SyntaxErrorInCode(problem.message, line=problem.line, column=problem.column)
 
     async def _run(
         self,

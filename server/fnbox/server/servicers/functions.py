@@ -9,23 +9,17 @@ from fnbox.functions.v1 import service_pb2 as spb
 from fnbox.functions.v1 import service_pb2_grpc
 from fnbox.server import convert, names, validation
 from fnbox.server.auth import Principal
-from fnbox.server.dispatch import Dispatcher, Executor
-from fnbox.server.errors import FailedPrecondition, InvalidArgument, NotFound, SyntaxErrorInCode
+from fnbox.server.dispatch import Dispatcher
+from fnbox.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from fnbox.server.servicers.base import Deps, Servicer, rpc, update_paths
 from fnbox.server.servicers.invoke import InvokeMixin
 from fnbox.server.store.base import FunctionChanges, FunctionRecord, Role
 
 
 class FunctionService(InvokeMixin, Servicer, service_pb2_grpc.FunctionServiceServicer):
-    def __init__(self, deps: Deps, *, executor: Executor, dispatcher: Dispatcher) -> None:
+    def __init__(self, deps: Deps, *, dispatcher: Dispatcher) -> None:
         super().__init__(deps)
-        self.executor = executor
         self.dispatcher = dispatcher
-
-    async def _compile(self, code: str) -> None:
-        problem = await self.executor.check_syntax(code)
-        if problem is not None:
-            raise SyntaxErrorInCode(problem.message, line=problem.line, column=problem.column)
 
     async def _get(self, principal: Principal, name: str) -> FunctionRecord:
         ref = names.parse_function(name)
@@ -46,7 +40,7 @@ class FunctionService(InvokeMixin, Servicer, service_pb2_grpc.FunctionServiceSer
         schema = validation.settings_schema(given.settings_schema)
         batch_count, batch_wait = validation.batch_options(given.batch)
         timeout_ms, memory_mib = validation.limits(given.limits, self.deps.settings.executor)
-        await self._compile(code)
+        await self.dispatcher.compile(code)
         now = datetime.now(UTC)
         record = FunctionRecord(
             id=names.new_id(names.FUNCTION),
@@ -134,7 +128,7 @@ class FunctionService(InvokeMixin, Servicer, service_pb2_grpc.FunctionServiceSer
             no_network=given.limits.no_network if "limits" in paths else None,
         )
         if changes.code is not None and changes.code != current.code:
-            await self._compile(changes.code)
+            await self.dispatcher.compile(changes.code)
         updated = await self.store.update_function(current.id, changes)
         if updated is None:
             raise NotFound(given.name, kind="function")
