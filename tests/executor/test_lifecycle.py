@@ -100,9 +100,12 @@ async def test_close_kills_what_outlives_the_grace(pool_factory: PoolFactory) ->
 
 
 async def test_idle_workers_are_evicted(pool_factory: PoolFactory) -> None:
-    settings = fixture_settings(warm_workers=1, idle_evict_s=0.2, maintenance_interval_s=0.05)
+    settings = fixture_settings(
+        warm_workers=1, idle_evict_s=0.2, maintenance_interval_s=0.05, liveness_interval_s=0.05
+    )
     pool = await pool_factory(settings)
     result = await invoke(pool, spec("function onTrack(e) {}"))
+    # Pings (liveness) do not count as use: the worker is still idle.
     await eventually(lambda: not pid_alive(result.worker_pid))
     await eventually(lambda: pool.stats().kills.get("idle") == 1)
     stats = pool.stats()

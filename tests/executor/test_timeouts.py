@@ -71,3 +71,30 @@ async def test_worker_that_never_answers(pool_factory: PoolFactory) -> None:
     with pytest.raises(WorkerCrashed, match="timed out"):
         await pool.check_syntax("1 +")
     await eventually(lambda: pool.stats().kills == {"load_timeout": 1, "timeout": 1})
+
+
+async def test_quiet_worker_that_stops_answering_is_replaced(pool_factory: PoolFactory) -> None:
+    settings = fixture_settings(
+        "hang",
+        warm_workers=1,
+        liveness_interval_s=0.05,
+        maintenance_interval_s=0.05,
+        handshake_timeout_s=0.5,
+        spawn_backoff_max_s=0.1,
+    )
+    pool = await pool_factory(settings)
+    (first,) = pool.supervisor.generic
+    await eventually(lambda: not pid_alive(first.pid))
+    await eventually(lambda: pool.stats().kills.get("unresponsive", 0) >= 1)
+    await eventually(lambda: pool.stats().spawned >= 2, what="a replacement was started")
+
+
+async def test_quiet_worker_that_answers_is_kept(pool_factory: PoolFactory) -> None:
+    settings = fixture_settings(
+        warm_workers=1, liveness_interval_s=0.05, maintenance_interval_s=0.05
+    )
+    pool = await pool_factory(settings)
+    (worker,) = pool.supervisor.generic
+    since = worker.last_alive
+    await eventually(lambda: worker.last_alive > since + 0.2, what="a few pings answered")
+    assert pid_alive(worker.pid) and pool.stats().kills == {}

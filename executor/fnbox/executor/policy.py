@@ -225,3 +225,29 @@ class IdleCpuWatchdog:
 
     def forget(self, worker_id: int) -> None:
         self._idle.pop(worker_id, None)
+
+
+class _Pingable(WorkerView, Protocol):
+    @property
+    def last_alive(self) -> float: ...
+
+
+P = TypeVar("P", bound=_Pingable)
+
+
+class LivenessPolicy:
+    """Which quiet workers to ping: any with no call and no answered ping for ``interval_s``."""
+
+    def __init__(self, *, interval_s: float) -> None:
+        self.interval_s = interval_s
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> LivenessPolicy:
+        return cls(interval_s=settings.liveness_interval_s)
+
+    def due(self, workers: Iterable[P], *, now: float) -> list[P]:
+        return [
+            w
+            for w in workers
+            if w.in_flight == 0 and now - max(w.last_used, w.last_alive) >= self.interval_s
+        ]

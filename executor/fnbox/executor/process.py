@@ -91,7 +91,8 @@ class WorkerProcess:
         self.death_reason: str | None = None
         self.exit_code: int | None = None
         self.started_at = time.monotonic()
-        self.last_used = self.started_at
+        self.last_used = self.started_at  # end of the last call
+        self.last_alive = self.started_at  # last answered ping
         self.hello_ms = 0.0
         self._memory = 0
         self._proc: asyncio.subprocess.Process | None = None
@@ -373,7 +374,10 @@ class WorkerProcess:
             await asyncio.wait(list(self._pending.values()))
 
     async def ping(self) -> float:
-        """Round trip of a ping frame in milliseconds."""
+        """Round trip of a ping frame in milliseconds (a ping does not count as use)."""
         t0 = time.perf_counter()
-        await self.call({"t": "ping"})
+        reply = self.send({"t": "ping"})
+        await self.drain()
+        await reply
+        self.last_alive = time.monotonic()
         return (time.perf_counter() - t0) * 1000

@@ -116,6 +116,12 @@ class ExecutorSettings(BaseModel):
     maintenance_interval_s: float = Field(
         default=1.0, gt=0, description="How often eviction and warm-pool refill run."
     )
+    liveness_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A worker with no call for this long is pinged; one that does not answer "
+        "within handshake_timeout_s is killed (reason 'unresponsive').",
+    )
     handshake_timeout_s: float = Field(
         default=10.0, gt=0, description="Time a new worker has to send its hello frame."
     )

@@ -17,7 +17,12 @@ from typing import Any
 
 from fnbox.executor.errors import ExecutorClosed, ExecutorError
 from fnbox.executor.limits import HostLimits, detect_host_limits
-from fnbox.executor.policy import EvictionPolicy, IdleCpuWatchdog, SpawnBackoff
+from fnbox.executor.policy import (
+    EvictionPolicy,
+    IdleCpuWatchdog,
+    LivenessPolicy,
+    SpawnBackoff,
+)
 from fnbox.executor.process import WorkerProcess, WorkerState
 from fnbox.executor.settings import ExecutorSettings
 
@@ -48,6 +53,8 @@ class Supervisor:
         self._on_round = on_round
         self._eviction = EvictionPolicy.from_settings(settings)
         self._idle_cpu = IdleCpuWatchdog.from_settings(settings)
+        self._liveness = LivenessPolicy.from_settings(settings)
+        self._probing: set[WorkerProcess] = set()
         self._backoff = SpawnBackoff(max_s=settings.spawn_backoff_max_s)
         self._generic_starting = 0
         self._checker_lock = asyncio.Lock()
@@ -199,6 +206,7 @@ class Supervisor:
             await asyncio.sleep(self.settings.maintenance_interval_s)
             try:
                 self.evict()
+                self._probe_quiet_workers()
                 self._on_round()
                 await self.refill()
             except Exception:  # A bad round must not end supervision.
@@ -214,6 +222,25 @@ class Supervisor:
             log.info("evicting worker %s (%s): %s", worker.pid, worker.key, reason)
             self.background(worker.stop(reason))
         self._kill_idle_spinners(specialised)
+
+    def _probe_quiet_workers(self) -> None:
+        live = [w for w in self.workers if w.alive and w.state is not WorkerState.STARTING]
+        for worker in self._liveness.due(live, now=time.monotonic()):
+            if worker not in self._probing:
+                self._probing.add(worker)
+                self.background(self._probe(worker))
+
+    async def _probe(self, worker: WorkerProcess) -> None:
+        try:
+            async with asyncio.timeout(self.settings.handshake_timeout_s):
+                await worker.ping()
+        except TimeoutError:
+            log.warning("worker %s (%s) does not answer pings; killing it", worker.pid, worker.key)
+            worker.kill("unresponsive")
+        except ExecutorError:
+            pass  # Died meanwhile: reaped and accounted for already.
+        finally:
+            self._probing.discard(worker)
 
     def _kill_idle_spinners(self, workers: list[WorkerProcess]) -> None:
         for worker in workers:
