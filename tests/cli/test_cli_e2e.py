@@ -15,6 +15,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fnbox.cli.main import main
@@ -452,3 +453,64 @@ async def test_control_subcommand_serves_and_writes_the_token(cli: Cli, tmp_path
         async with asyncio.timeout(60):
             status = await process.wait()
     assert status == 0
+
+
+async def test_instances_link_an_insert_and_authenticate_webhooks(cli: Cli, files: Path) -> None:
+    (files / "insert.js").write_text("async function onTrack(event) { return event }")
+    (files / "secret.txt").write_text("hush\n")
+
+    async def json_of(*args: str) -> dict[str, Any]:
+        ran = await cli("--output", "json", *args)
+        assert ran.status == 0, ran.err
+        assert "hush" not in ran.out
+        found = ran.json()
+        assert isinstance(found, dict)
+        return found
+
+    async def deployed(kind: str, code: str) -> str:
+        made = await json_of(
+            "functions", "create", "--type", kind, "--name", kind, "--code", str(files / code)
+        )
+        assert (await cli("functions", "deploy", made["id"])).status == 0
+        return str(made["id"])
+
+    insert_fn = await deployed("insert-destination", "insert.js")
+    insert = await json_of("instances", "create", "--name", "pass", "--function", insert_fn)
+    source = await json_of(
+        "instances",
+        "create",
+        "--name",
+        "hooks",
+        "--function",
+        await deployed("source", "source.js"),
+        "--webhook-auth",
+        "hmac-sha256",
+        "--webhook-secret-file",
+        str(files / "secret.txt"),
+    )
+    auth = source["webhookAuth"]
+    assert (auth["mode"], auth["hasSecret"], auth["secret"]) == ("MODE_HMAC_SHA256", True, "")
+    dest = await json_of(
+        "instances",
+        "create",
+        "--name",
+        "out",
+        "--function",
+        await deployed("destination", "insert.js"),
+        "--source",
+        source["id"],
+        "--insert",
+        insert["id"],
+    )
+    assert dest["insertInstance"].endswith(insert["id"])
+    assert [s.rsplit("/", 1)[-1] for s in dest["sources"]] == [source["id"]]
+
+    shown = await cli("instances", "get", source["id"])
+    assert "webhook auth" in shown.out and "hush" not in shown.out
+
+    unlinked = await json_of("instances", "update", dest["id"], "--insert", "")
+    assert unlinked["insertInstance"] == ""
+
+    missing = await cli("instances", "update", source["id"], "--webhook-auth", "shared-secret")
+    assert missing.status == 2
+    assert missing.error == "--webhook-auth shared-secret needs --webhook-secret-file"

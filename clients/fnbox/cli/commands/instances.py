@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from fnbox.cli.context import Context
-from fnbox.cli.files import load_settings
+from fnbox.cli.files import load_settings, read_text
 from fnbox.cli.parser import Parser, UsageError, nested
 from fnbox.cli.render import enum_label, function_type_label, message_json, pretty_json, timestamp
 from fnbox.functions.v1 import resources_pb2
@@ -30,6 +30,7 @@ def register(
         metavar="INSTANCE",
         help="source instance whose events this one receives (repeatable)",
     )
+    _add_links(p)
     _add_enabled(p, default=True)
     p.set_defaults(run=create)
 
@@ -48,12 +49,53 @@ def register(
     p.add_argument(
         "--source", action="append", metavar="INSTANCE", help="replace the sources (repeatable)"
     )
+    _add_links(p)
     _add_enabled(p, default=None)
     p.set_defaults(run=update)
 
     p = add_command(verbs, "delete", help="delete an instance")
     p.add_argument("instance", metavar="I")
     p.set_defaults(run=delete)
+
+
+def _add_links(parser: Parser) -> None:
+    parser.add_argument(
+        "--insert",
+        metavar="INSTANCE",
+        help="insert instance that runs in front of this one ('' removes it)",
+    )
+    parser.add_argument(
+        "--webhook-auth",
+        choices=sorted(_AUTH_MODES),
+        help="how a source's webhooks are authenticated",
+    )
+    parser.add_argument(
+        "--webhook-header", metavar="HEADER", help="header carrying the secret or signature"
+    )
+    parser.add_argument(
+        "--webhook-secret-file",
+        metavar="FILE",
+        help="file holding the webhook secret (kept encrypted, never shown)",
+    )
+
+
+_AUTH_MODES = {
+    "none": resources_pb2.WebhookAuth.MODE_UNSPECIFIED,
+    "shared-secret": resources_pb2.WebhookAuth.MODE_SHARED_SECRET,
+    "hmac-sha256": resources_pb2.WebhookAuth.MODE_HMAC_SHA256,
+}
+
+
+def _webhook_auth(args: argparse.Namespace) -> resources_pb2.WebhookAuth | None:
+    if args.webhook_auth is None:
+        if args.webhook_header or args.webhook_secret_file:
+            raise UsageError("--webhook-header/--webhook-secret-file need --webhook-auth")
+        return None
+    secret = read_text(args.webhook_secret_file).strip() if args.webhook_secret_file else ""
+    mode = _AUTH_MODES[args.webhook_auth]
+    if mode != resources_pb2.WebhookAuth.MODE_UNSPECIFIED and not secret:
+        raise UsageError(f"--webhook-auth {args.webhook_auth} needs --webhook-secret-file")
+    return resources_pb2.WebhookAuth(mode=mode, header=args.webhook_header or "", secret=secret)
 
 
 def _add_enabled(parser: Parser, *, default: bool | None) -> None:
@@ -65,7 +107,13 @@ def _add_enabled(parser: Parser, *, default: bool | None) -> None:
 async def create(ctx: Context, args: argparse.Namespace) -> None:
     settings = load_settings(args.settings) if args.settings else b"{}"
     instance = await ctx.client.instances.create(
-        args.function, args.name, settings=settings, enabled=args.enabled, sources=args.source
+        args.function,
+        args.name,
+        settings=settings,
+        enabled=args.enabled,
+        sources=args.source,
+        insert_instance=args.insert or "",
+        webhook_auth=_webhook_auth(args),
     )
     if ctx.out.json:
         ctx.out.emit_json(message_json(instance))
@@ -131,9 +179,12 @@ async def get(ctx: Context, args: argparse.Namespace) -> None:
 
 
 async def update(ctx: Context, args: argparse.Namespace) -> None:
-    if args.settings is None and args.name is None and args.enabled is None and not args.source:
+    webhook_auth = _webhook_auth(args)
+    unchanged = (args.settings, args.name, args.enabled, args.insert, webhook_auth)
+    if all(value is None for value in unchanged) and not args.source:
         raise UsageError(
-            "nothing to update: give --settings, --name, --source, --enabled or --disabled"
+            "nothing to update: give --settings, --name, --source, --insert, --webhook-auth,"
+            " --enabled or --disabled"
         )
     instance = await ctx.client.instances.update(
         args.instance,
@@ -141,6 +192,8 @@ async def update(ctx: Context, args: argparse.Namespace) -> None:
         settings=load_settings(args.settings) if args.settings else None,
         enabled=args.enabled,
         sources=args.source,
+        insert_instance=args.insert,
+        webhook_auth=webhook_auth,
     )
     if ctx.out.json:
         ctx.out.emit_json(message_json(instance))
