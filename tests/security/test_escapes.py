@@ -309,3 +309,37 @@ async function onTrack(event) {
     result = await server.attack(server.run(code, event=event))
     assert outcome(result) == "OK", result.error
     assert result.logs[0] == "undefined undefined true"
+
+
+async def test_no_child_process_or_thread_can_be_started(server: Server) -> None:
+    code = (
+        PROBE
+        + """
+async function onTrack(event) {
+  probe({
+    childProcess: () => require('child_process').execSync('id'),
+    binding: () => process.binding('spawn_sync'),
+    worker: () => new Worker('data:text/javascript,1'),
+    workerGlobal: () => new globalThis.Worker('x'),
+    sharedWorker: () => new SharedWorker('x'),
+    dlopen: () => process.dlopen({}, '/lib/x86_64-linux-gnu/libc.so.6'),
+    kill: () => process.kill(1, 'SIGTERM'),
+  });
+}"""
+    )
+    seen = report(await server.attack(server.run(code)))
+    assert len(seen) == 7
+    assert all(v.startswith("denied") for v in seen.values()), seen
+
+
+async def test_fetch_cannot_read_files(server: Server) -> None:
+    code = """
+async function onTrack(event) {
+  for (const url of ['file:///etc/passwd', 'file:///proc/self/environ']) {
+    try { const r = await fetch(url); console.log('read ' + (await r.text()).length); }
+    catch (err) { console.log('refused ' + err.name); }
+  }
+}"""
+    result = await server.attack(server.run(code))
+    assert outcome(result) == "OK", result.error
+    assert list(result.logs) == ["refused TypeError", "refused TypeError"]

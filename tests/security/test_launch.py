@@ -5,11 +5,14 @@ session, rlimits, memory and pids cgroups; and those cgroups gone once a worker 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 import pytest
-from fnbox.executor.limits import detect_host_limits
+from fnbox.executor.limits import WorkerCgroup, detect_host_limits, limit_wrapper
+from fnbox.executor.settings import default_node_path
 
 from tests.security.helpers import Server, eventually, outcome, worker_netns
 
@@ -123,3 +126,44 @@ async def test_cgroups_left_by_a_killed_service_are_swept(server: Server) -> Non
         for path in (stale / "w1", stale / "w2", stale):
             if path.exists():
                 path.rmdir()
+
+
+async def test_pids_cgroup_bounds_a_fork_bomb_even_without_the_permission_model(
+    server: Server,
+) -> None:
+    # Below the permission model: a node with child processes allowed, in a worker's pids
+    # cgroup (as the executor makes it), tries to start 60 sleepers.
+    host = server.service.pool.host
+    if host.pids is None:
+        pytest.skip("no pids cgroup here")
+    cgroup = WorkerCgroup(host, "forkbomb-probe")
+    cgroup.create(memory_mib=256, pids_max=24)
+    script = (
+        "const cp = require('child_process'); let ok = 0, failed = 0;"
+        "for (let i = 0; i < 60; i++) { try { cp.spawn('/bin/sleep', ['5']).on('error', () => {});"
+        " ok++; } catch (e) { failed++; } }"
+        "setTimeout(() => { console.log(JSON.stringify({ok, failed})); process.exit(0); }, 500);"
+    )
+    wrapper = limit_wrapper(procs_files=cgroup.procs_files, nofile=128, address_space_mib=None)
+    proc = await asyncio.create_subprocess_exec(
+        *wrapper,
+        str(default_node_path()),
+        "-e",
+        script,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
+        start_new_session=True,
+    )
+    try:
+        out, _ = await server.attack(proc.communicate())
+        pids_dir = cgroup.dirs["pids"]
+        events = (pids_dir / "pids.events").read_text().strip()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await eventually(lambda: not (cgroup.dirs["pids"] / "cgroup.procs").read_text().strip())
+        cgroup.remove()
+    # Forks beyond pids.max failed (EAGAIN), and the kernel counted them.
+    assert events.startswith("max "), events
+    assert int(events.split()[1]) > 0, (events, out)
