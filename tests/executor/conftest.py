@@ -59,9 +59,6 @@ def spec(
     type: FunctionType = FunctionType.DESTINATION,
     **kw: Any,
 ) -> FunctionSpec:
-    # The settings' default memory limit, unless a test sets one: then a worker's key is the
-    # function's key (a function with other limits gets workers of its own).
-    kw.setdefault("memory_mib", ExecutorSettings.model_fields["memory_mib"].default)
     return FunctionSpec(key=key, type=type, code=code, **kw)
 
 

@@ -36,8 +36,9 @@ class FunctionSpec:
     key: str
     type: FunctionType
     code: str
-    timeout_s: float = 5.0
-    memory_mib: int = 128
+    # 0 means the executor's default (ExecutorSettings.default_timeout_ms / memory_mib).
+    timeout_s: float = 0.0
+    memory_mib: int = 0
     network: bool = True
 
 
