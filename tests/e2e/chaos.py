@@ -51,7 +51,7 @@ class Chaos:
     """``run()`` until cancelled; counts what it killed."""
 
     system: System
-    worker_every: float = 10.0
+    worker_every: float = 3.0
     replica_every: float = 8.0
     workers_killed: int = 0
     replicas_killed: list[str] = field(default_factory=list)
