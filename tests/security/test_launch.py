@@ -10,11 +10,12 @@ import os
 import signal
 from pathlib import Path
 
+import grpc
 import pytest
 from fnbox.executor.limits import WorkerCgroup, detect_host_limits, limit_wrapper
 from fnbox.executor.settings import default_node_path
 
-from tests.security.helpers import Server, eventually, outcome, worker_netns
+from tests.security.helpers import Server, error_reason, eventually, outcome, worker_netns
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MIB = 1024 * 1024
@@ -167,3 +168,35 @@ async def test_pids_cgroup_bounds_a_fork_bomb_even_without_the_permission_model(
     # Forks beyond pids.max failed (EAGAIN), and the kernel counted them.
     assert events.startswith("max "), events
     assert int(events.split()[1]) > 0, (events, out)
+
+
+async def test_without_cgroups_address_space_still_caps_off_heap_memory(
+    server: Server, tmp_path: Path
+) -> None:
+    # A host without cgroups (here: switched off): RLIMIT_AS is the fallback. A Buffer bomb
+    # then fails inside the worker instead of growing without bound.
+    before = set(worker_netns())
+    bare = await Server.start(
+        tmp_path, warm_workers=1, use_cgroups="off", rlimit_as_mib=1400, kill_grace_s=0.2
+    )
+    try:
+        code = (
+            "async function onTrack(e) {"
+            " const keep = []; for (;;) keep.push(new Uint8Array(64 << 20).fill(3)); }"
+        )
+        async with server.benign_traffic():
+            try:
+                result = await bare.run(code, timeout_ms=5000)
+                assert outcome(result) == "ERROR", result
+                assert result.error.name == "RangeError"
+            except grpc.aio.AioRpcError as error:  # or the worker died of it
+                assert error_reason(error) == "WORKER_CRASHED", error.details()
+        checked = 0
+        for pid in set(worker_netns()) - before:
+            soft, hard = limit(pid, "Max address space")
+            if soft != "unlimited":  # the other server's refills have cgroups instead
+                assert soft == hard == str(1400 * MIB)
+                checked += 1
+        assert checked >= 1
+    finally:
+        await bare.stop()
