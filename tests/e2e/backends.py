@@ -1,8 +1,8 @@
 """The backends end-to-end tests run on: embedded (`fnbox serve`: SQLite store + SQLite bus)
-always; the scale-out processes (`fnbox control|gateway|delivery`) on NATS JetStream with the
-SQLite registry ("nats") and on PostgreSQL + NATS ("postgres+nats") when 127.0.0.1:5432/:4222
-answer (under CI=true their absence is a failure). Each run gets its own database and bus
-namespace, dropped afterwards."""
+always; the scale-out processes (`fnbox control|gateway|delivery`) on PostgreSQL + NATS
+JetStream ("postgres+nats") when 127.0.0.1:5432/:4222 answer (under CI=true their absence is a
+failure), or on NATS with the SQLite registry ("nats", not in the default parametrisation).
+Each run gets its own database and bus namespace, dropped afterwards."""
 
 from __future__ import annotations
 

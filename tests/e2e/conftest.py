@@ -13,7 +13,7 @@ from tests.e2e.backends import Backend, backend
 from tests.e2e.sink import Sink
 from tests.e2e.system import System, base_env
 
-BACKENDS = ["embedded", "nats", "postgres+nats"]
+BACKENDS = ["embedded", "postgres+nats"]
 
 
 @pytest.fixture(params=BACKENDS)
