@@ -41,3 +41,16 @@ async def test_webhooks_reach_the_destination_endpoint(
         assert event["messageId"] and event["receivedAt"]
         assert event["context"]["library"]["name"] == "fnbox-source-function"  # type: ignore[index]
     assert len({e["messageId"] for e in received}) == 8
+
+
+async def test_every_workspace_is_served(system: System, client: FnboxClient, sink: Sink) -> None:
+    created = await client.workspaces.create("second")
+    async with FnboxClient(system.target, created.admin_token.secret) as other:
+        src = await pipeline.source(other, "theirs")
+        await pipeline.destination(other, "their-endpoint", sink.url("second"), [src.name])
+    assert src.name.startswith(created.workspace.name + "/")
+    acked, _, _ = await pipeline.post_many(
+        pipeline.webhook_url(system.http, src), [pipeline.track(i) for i in range(3)]
+    )
+    assert len(acked) == 3
+    await eventually(lambda: len(sink.received("second")) == 3, within=60, what="3 events")
