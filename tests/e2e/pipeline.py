@@ -107,10 +107,12 @@ async def post_many(
     *,
     concurrency: int = 32,
     acked: list[str] | None = None,
+    tries: int = 1,
 ) -> tuple[list[str], list[float], int]:
     """POST every body (at most ``concurrency`` at once): (acknowledged ids, ack latencies,
-    requests that were not acknowledged: refused or cut off). ``acked`` fills as answers
-    arrive; ``url`` may be a function (asked per request: replicas)."""
+    attempts that were not acknowledged: refused or cut off). ``acked`` fills as answers
+    arrive; ``url`` may be a function (asked per attempt: replicas, like a load balancer);
+    a body is tried up to ``tries`` times."""
     import asyncio
 
     acked = [] if acked is None else acked
@@ -125,16 +127,16 @@ async def post_many(
         nonlocal refused
         while not queue.empty():
             body = queue.get_nowait()
-            try:
-                target = url if isinstance(url, str) else url()
-                status, answer, took = await post(session, target, body)
-            except (aiohttp.ClientError, TimeoutError, ValueError):
-                refused += 1
-                continue
-            if status == 202:
-                acked.append(str(answer["id"]))
-                latencies.append(took)
-            else:
+            for _ in range(tries):
+                try:
+                    target = url if isinstance(url, str) else url()
+                    status, answer, took = await post(session, target, body)
+                except (aiohttp.ClientError, TimeoutError, ValueError):
+                    status, answer, took = 0, {}, 0.0
+                if status == 202:
+                    acked.append(str(answer["id"]))
+                    latencies.append(took)
+                    break
                 refused += 1
 
     async with aiohttp.ClientSession(timeout=timeout) as session:

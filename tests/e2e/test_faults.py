@@ -106,7 +106,7 @@ async def test_final_failures_fill_the_dlq_and_replay_drains_it(
         listed = await cli(system, "dlq", "list", "--instance", dest.id)
         return listed["deadLetters"]  # type: ignore[no-any-return]
 
-    await eventually(lambda: _count(dead, 4), within=60, what="4 dead letters")
+    await eventually(lambda: _count(dead, 4), within=60, what="4 dead letters", every=0.5)
     letters = await dead()
     shown = await cli(system, "dlq", "show", str(letters[0]["id"]))
     assert shown["error"]["message"] == "endpoint answered 400"
@@ -117,7 +117,7 @@ async def test_final_failures_fill_the_dlq_and_replay_drains_it(
     await eventually(
         lambda: len(sink.message_ids("rejects")) == 4, within=60, what="the replayed events"
     )
-    await eventually(lambda: _count(dead, 0), within=30, what="an empty DLQ")
+    await eventually(lambda: _count(dead, 0), within=30, what="an empty DLQ", every=0.5)
 
 
 async def test_source_retries_exhausted_then_replayed_into_a_fixed_version(
@@ -136,7 +136,7 @@ async def test_source_retries_exhausted_then_replayed_into_a_fixed_version(
         listed = await cli(system, "dlq", "list", "--instance", src.id)
         return listed["deadLetters"]  # type: ignore[no-any-return]
 
-    await eventually(lambda: _count(letters, 1), within=60, what="the exhausted webhook")
+    await eventually(lambda: _count(letters, 1), within=60, what="the exhausted webhook", every=0.5)
     letter = (await letters())[0]
     assert letter["reason"] == "RETRIES_EXHAUSTED" and letter["attempts"] == 6
     fixed = await client.functions.update(fn.name, code=pipeline.SOURCE)  # saved, not deployed

@@ -41,7 +41,11 @@ async def test_load_with_random_kills(system: System, client: FnboxClient, sink:
     acked: list[str] = []
     try:
         _, latencies, refused = await pipeline.post_many(
-            url, [pipeline.track(i) for i in range(WEBHOOKS)], concurrency=64, acked=acked
+            url,
+            [pipeline.track(i) for i in range(WEBHOOKS)],
+            concurrency=64,
+            acked=acked,
+            tries=3,
         )
         posted = time.monotonic()
         expected = {message_id_for(webhook_id, 0) for webhook_id in acked}
@@ -69,7 +73,7 @@ async def test_load_with_random_kills(system: System, client: FnboxClient, sink:
         "backend": "scale-out" if system.scale_out else "embedded",
         "webhooks": WEBHOOKS,
         "acknowledged": len(acked),
-        "refused_or_cut": refused,
+        "attempts_refused_or_cut": refused,
         "delivered": len(sink.received("load")),
         "duplicates": sum(n - 1 for n in counts.values()),
         "unacked_but_delivered": len(set(counts) - expected),
@@ -82,4 +86,5 @@ async def test_load_with_random_kills(system: System, client: FnboxClient, sink:
         "replicas_killed": len(chaos.replicas_killed),
     }
     print("LOAD " + json.dumps(report))
+    # A sender retrying on the other gateway (like a load balancer) gets nearly all in.
     assert len(acked) >= WEBHOOKS * 0.9
