@@ -83,20 +83,20 @@ class Server:
         await service.start()
         channel = grpc.aio.insecure_channel(service.address)
         token = (data_dir / "admin.token").read_text().strip()
-        stub = service_pb2_grpc.FunctionServiceStub(channel)
+        stub = service_pb2_grpc.FunctionServiceStub(channel)  # type: ignore[no-untyped-call]
         server = cls(service, channel, (("authorization", f"Bearer {token}"),), stub)
         server.benign_name = (await server.create(BENIGN_CODE, type=INSERT, name="benign")).name
         return server
 
     async def stop(self) -> None:
-        await self.channel.close()
+        await self.channel.close(None)
         await self.service.stop()
 
     async def run(
         self,
         code: str,
         *,
-        type: int = DESTINATION,
+        type: pb.FunctionType = DESTINATION,
         event: bytes = TRACK,
         request: ipb.WebhookRequest | None = None,
         timeout_ms: int = 0,
@@ -124,7 +124,7 @@ class Server:
         self,
         code: str,
         *,
-        type: int = DESTINATION,
+        type: pb.FunctionType = DESTINATION,
         name: str = "",
         limits: pb.FunctionLimits | None = None,
         deploy: bool = True,
