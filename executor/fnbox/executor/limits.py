@@ -39,7 +39,7 @@ class HostLimits:
     memory: CgroupController | None = None
     pids: CgroupController | None = None
     notes: list[str] = field(default_factory=list)
-    # argv prefix that runs the rest of an argv in a new, empty network namespace ("" = none).
+    # argv prefix that runs the rest of an argv in a new, empty network namespace (empty: none).
     netns_argv: tuple[str, ...] = ()
 
     @property
