@@ -74,9 +74,7 @@ class GatewayService:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host or "127.0.0.1", int(port))
         await site.start()
-        server = site._server  # aiohttp exposes the bound sockets only here
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else int(port)
+        self.port = int(self._runner.addresses[0][1]) if self._runner.addresses else int(port)
         log.info("webhook gateway listening on http://%s:%d", host, self.port)
 
     async def stop(self) -> None:
