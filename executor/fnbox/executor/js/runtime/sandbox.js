@@ -152,8 +152,15 @@ async function load({ type, code, filename, options, onStrayLog }) {
  * load and invoke paths on a throwaway function of ours, so that the first real `load` and
  * `invoke` do not pay for V8's lazy compilation of the runtime (bench: a process's first load
  * takes ~4-8 ms, later ones ~1-2 ms). Runs no user code; the throwaway context is dropped.
+ * If the real `load` arrives first, the warm-up is skipped (it would only delay it).
  */
 function prepare() {
+  // A worker spawned for a function gets its `load` right after the handshake: warm up only
+  // if none came in the meantime (a worker idling in the warm pool).
+  setTimeout(warmUp, 20).unref();
+}
+
+function warmUp() {
   if (active) return;
   const pending = load({ type: 'DESTINATION', code: 'async function onTrack(event, settings) {}', filename: 'fnbox-warm-up.js' });
   const warm = active;
