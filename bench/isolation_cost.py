@@ -4,13 +4,16 @@
 Separate from ``make bench``: ``.venv/bin/python -m bench.isolation_cost [--runs N]``.
 Variants are the full launch the executor uses, then the same without one layer at a time
 (permission model, code-generation flag, cgroups, rlimits, network namespace), and a bare
-``node worker.js``; runs are interleaved so that background load hits every variant alike.
+``node worker.js``; runs are interleaved (in a random order each round) so that background
+load hits every variant alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import random
 import statistics
 import sys
 import time
@@ -34,6 +37,7 @@ class Variant:
     name: str
     without: frozenset[str]
     spawn_ms: list[float] = field(default_factory=list)
+    spawn_cpu_ms: list[float] = field(default_factory=list)
     first_ms: list[float] = field(default_factory=list)
     call_us: list[float] = field(default_factory=list)
 
@@ -65,6 +69,13 @@ def argv_of(
     return [*prefix, *netns, *node]
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time of a process so far (wrapper and node: they exec in place, one pid)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 async def read_frame(reader: asyncio.StreamReader, max_bytes: int) -> Frame:
     prefix = await reader.readexactly(PREFIX_SIZE)
     return decode_rest(await reader.readexactly(rest_length(prefix, max_frame_bytes=max_bytes)))
@@ -92,6 +103,7 @@ async def measure(
         hello = await read_frame(proc.stdout, mfb)
         assert hello.type == "hello", hello
         variant.spawn_ms.append((time.perf_counter() - t0) * 1000)
+        variant.spawn_cpu_ms.append(cpu_ms(proc.pid))
         spec = FunctionSpec(key="bench", type=FunctionType.DESTINATION, code=CODE)
         header, segments = load_frame(spec, function_limits(spec, settings), settings)
         invoke = encode_frame(
@@ -129,20 +141,25 @@ async def main(runs: int, calls: int) -> int:
         for variant in variants:  # warm-up: page cache, first cgroup creations
             await measure(variant, settings, host, calls)
             variant.spawn_ms, variant.first_ms, variant.call_us = [], [], []
+            variant.spawn_cpu_ms = []
         for _ in range(runs):
-            for variant in variants:
+            for variant in random.sample(variants, len(variants)):  # no order bias
                 await measure(variant, settings, host, calls)
     finally:
         host.remove()
     print(f"medians of {runs} interleaved runs; per call: {calls} sequential invokes")
-    print("| variant | spawn → hello ms (p25) | first call (load + invoke) ms | per call µs |")
-    print("|---|---|---|---|")
+    print(
+        "| variant | spawn → hello ms (p25) | spawn CPU ms (mean) | first call (load + invoke) ms "
+        "| per call µs |"
+    )
+    print("|---|---|---|---|---|")
     for v in variants:
         med = statistics.median
         p25 = statistics.quantiles(v.spawn_ms, n=4)[0]
+        cpu = statistics.mean(v.spawn_cpu_ms)  # 10 ms ticks: a mean, not a median
         print(
-            f"| {v.name} | {med(v.spawn_ms):.1f} ({p25:.1f}) | {med(v.first_ms):.1f} "
-            f"| {med(v.call_us):.0f} |"
+            f"| {v.name} | {med(v.spawn_ms):.1f} ({p25:.1f}) | {cpu:.0f} "
+            f"| {med(v.first_ms):.1f} | {med(v.call_us):.0f} |"
         )
     return 0
 

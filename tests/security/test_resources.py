@@ -19,7 +19,12 @@ from fnbox.functions.v1 import invocation_pb2 as ipb
 from tests.security.helpers import Server, error_reason, eventually, outcome
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-EXECUTOR = {"crash_loop_max_crashes": 3, "crash_loop_window_s": 60, "crash_loop_cooldown_s": 60}
+EXECUTOR = {
+    "crash_loop_max_crashes": 3,
+    "crash_loop_window_s": 60,
+    "crash_loop_cooldown_s": 60,
+    "load_timeout_ms": 2000,
+}
 
 
 def kills(server: Server, reason: str) -> int:
@@ -97,6 +102,15 @@ async def test_sync_infinite_loop_times_out_and_the_worker_is_replaced(server: S
         code, event=b'{"type":"track","event":"e","properties":{}}', timeout_ms=1000
     )
     assert outcome(again) == "OK" and list(again.logs) == ["fine"]  # a fresh worker
+
+
+async def test_top_level_loop_times_out_while_loading(server: Server) -> None:
+    code = "for (;;) {}\nasync function onTrack(e) {}"
+    t0 = time.monotonic()
+    result = await server.attack(server.run(code, timeout_ms=1000))
+    assert outcome(result) == "TIMEOUT"
+    assert "loading" in result.error.message
+    assert time.monotonic() - t0 < 2.0 + 3
 
 
 async def test_async_infinite_loop_times_out(server: Server) -> None:
