@@ -42,8 +42,6 @@ CREATE INDEX dead_letters_by_workspace ON dead_letters(workspace_id, seq);
 CREATE INDEX dead_letters_by_instance ON dead_letters(instance_id, seq);
 CREATE INDEX dead_letters_replays ON dead_letters(replay_pending, lease_until)
 """
-SQLITE_MIGRATION = MIGRATION_SQL.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB")
-POSTGRES_MIGRATION = MIGRATION_SQL.format(serial="BIGSERIAL PRIMARY KEY", blob="BYTEA")
 
 _COLUMNS = "seq, id, workspace_id, instance_id, create_time, replay_pending, replay_version, body"
 

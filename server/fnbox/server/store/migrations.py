@@ -1,4 +1,9 @@
-"""Ordered SQLite schema migrations, applied once each and recorded in ``schema_migrations``."""
+"""Ordered schema migrations, applied once each and recorded in ``schema_migrations``.
+
+The tables and columns are the same on SQLite and PostgreSQL (so the SQL that reads and writes
+them is shared); only the auto-increment key and the blob type differ, filled in by
+:func:`migrations_for`. This module applies them to SQLite; ``postgres_migrations`` to PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fnbox.server.store.dead_letters import SQLITE_MIGRATION as SQLITE_DEAD_LETTERS
-from fnbox.server.store.observability import SQLITE_MIGRATION as SQLITE_OBSERVABILITY
+from fnbox.server.store.dead_letters import MIGRATION_SQL as DEAD_LETTERS_SQL
+from fnbox.server.store.observability import MIGRATION_SQL as OBSERVABILITY_SQL
 
 # Per-function "no network" (FunctionLimits.no_network); same DDL on SQLite and PostgreSQL.
 NO_NETWORK_MIGRATION = "ALTER TABLE functions ADD COLUMN no_network INTEGER NOT NULL DEFAULT 0"
@@ -15,24 +20,27 @@ NO_NETWORK_MIGRATION = "ALTER TABLE functions ADD COLUMN no_network INTEGER NOT 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One numbered schema change: ``sql`` is one or more statements separated by ``;``."""
+
     version: int
     name: str
     sql: str
 
+    def statements(self) -> list[str]:
+        """The statements of ``sql``, one by one (no ';' inside our DDL literals)."""
+        return [part.strip() for part in self.sql.split(";") if part.strip()]
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "registry",
-        """
+
+# The registry tables; {serial} and {blob} are the dialect's column types.
+REGISTRY_SQL = """
         CREATE TABLE workspaces (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq {serial},
             id TEXT NOT NULL UNIQUE,
             display_name TEXT NOT NULL,
             create_time TEXT NOT NULL
         );
         CREATE TABLE tokens (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq {serial},
             id TEXT NOT NULL UNIQUE,
             workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
             role TEXT NOT NULL,
@@ -43,7 +51,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX tokens_by_workspace ON tokens(workspace_id, seq);
         CREATE TABLE functions (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq {serial},
             id TEXT NOT NULL UNIQUE,
             workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
             display_name TEXT NOT NULL,
@@ -70,12 +78,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (function_id, version)
         );
         CREATE TABLE instances (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq {serial},
             id TEXT NOT NULL UNIQUE,
             workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
             function_id TEXT NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
             display_name TEXT NOT NULL,
-            settings BLOB NOT NULL,
+            settings {blob} NOT NULL,
             secret_settings TEXT NOT NULL,
             enabled INTEGER NOT NULL,
             insert_instance_id TEXT REFERENCES instances(id) ON DELETE SET NULL,
@@ -102,12 +110,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             create_time TEXT NOT NULL,
             PRIMARY KEY (workspace_id, kind, request_id)
         );
-        """,
-    ),
-    Migration(2, "dead_letters", SQLITE_DEAD_LETTERS),
-    Migration(3, "observability", SQLITE_OBSERVABILITY),
-    Migration(4, "function_no_network", NO_NETWORK_MIGRATION),
-)
+        """
+
+
+def migrations_for(*, serial: str, blob: str) -> tuple[Migration, ...]:
+    """Every migration, in order, written with one dialect's auto-increment key and blob type."""
+    return (
+        Migration(1, "registry", REGISTRY_SQL.format(serial=serial, blob=blob)),
+        Migration(2, "dead_letters", DEAD_LETTERS_SQL.format(serial=serial, blob=blob)),
+        Migration(3, "observability", OBSERVABILITY_SQL.format(serial=serial, blob=blob)),
+        Migration(4, "function_no_network", NO_NETWORK_MIGRATION),
+    )
+
+
+MIGRATIONS = migrations_for(serial="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB")
 
 
 def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
@@ -126,7 +142,8 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRAT
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(migration.sql):
+            # Not executescript(): it would commit our transaction first.
+            for statement in migration.statements():
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
@@ -138,9 +155,3 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRAT
         conn.execute("COMMIT")
         applied.append(migration.version)
     return applied
-
-
-def _statements(sql: str) -> list[str]:
-    # executescript() would commit our transaction first; split instead (no ';' in our DDL
-    # literals).
-    return [part.strip() for part in sql.split(";") if part.strip()]

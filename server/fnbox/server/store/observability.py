@@ -17,8 +17,7 @@ from typing import Any, Protocol, TypeVar, cast
 from fnbox.server.store.base import Page
 
 __all__ = [
-    "POSTGRES_MIGRATION",
-    "SQLITE_MIGRATION",
+    "MIGRATION_SQL",
     "LogRow",
     "ObservabilityStore",
     "UsageRow",
@@ -50,8 +49,6 @@ CREATE TABLE function_logs (
 CREATE INDEX function_logs_by_function ON function_logs(function_id, kind, seq);
 CREATE INDEX function_logs_by_time ON function_logs(created_at)
 """
-SQLITE_MIGRATION = MIGRATION_SQL.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB")
-POSTGRES_MIGRATION = MIGRATION_SQL.format(serial="BIGSERIAL PRIMARY KEY", blob="BYTEA")
 
 
 @dataclass(frozen=True, slots=True)
