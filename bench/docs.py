@@ -36,8 +36,10 @@ def figures_block(results: dict[str, object]) -> str:
         f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}, Node "
         f"{machine.get('node')} (load average at start {load[0]}/{load[1]}: the machine was "
         "shared, so absolute figures are noisy; ratios to the same-run baselines are the "
-        f"robust ones). Each figure is the median of {config.get('repeats')} runs of "
-        f"{config.get('duration_s')} s.",
+        "robust ones). Throughput and latency figures are medians of "
+        f"{config.get('repeats')} runs of {config.get('duration_s')} s each (e2e: "
+        f"{config.get('e2e_repeats', '?')} runs); cold starts are p50/p99 of "
+        f"{config.get('cold_starts', '?')} first invocations per mode.",
         "",
         format_table(results),
         "",
