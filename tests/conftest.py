@@ -63,7 +63,7 @@ async def server_factory(tmp_path: Path) -> AsyncIterator[ServerFactory]:
         yield start
     finally:
         for server in reversed(started):
-            await server.channel.close()
+            await server.channel.close(grace=None)
             await server.service.stop()
 
 

@@ -41,9 +41,9 @@ class Api:
     @classmethod
     def of(cls, server: RunningServer, token: str | None = None) -> Api:
         return cls(
-            service_pb2_grpc.FunctionServiceStub(server.channel),
-            service_pb2_grpc.InstanceServiceStub(server.channel),
-            service_pb2_grpc.WorkspaceServiceStub(server.channel),
+            service_pb2_grpc.FunctionServiceStub(server.channel),  # type: ignore[no-untyped-call]
+            service_pb2_grpc.InstanceServiceStub(server.channel),  # type: ignore[no-untyped-call]
+            service_pb2_grpc.WorkspaceServiceStub(server.channel),  # type: ignore[no-untyped-call]
             server.auth(token),
         )
 
@@ -51,7 +51,7 @@ class Api:
         self,
         name: str = "fn",
         *,
-        type: int = pb.FUNCTION_TYPE_DESTINATION,
+        type: pb.FunctionType = pb.FUNCTION_TYPE_DESTINATION,
         code: str = DESTINATION_CODE,
         schema: list[pb.SettingDefinition] | None = None,
         request_id: str = "",
@@ -82,8 +82,16 @@ class Api:
         return result
 
 
-def setting(name: str, type: int = pb.SETTING_TYPE_STRING, **flags: bool) -> pb.SettingDefinition:
-    return pb.SettingDefinition(name=name, label=name, type=type, **flags)
+def setting(
+    name: str,
+    type: pb.SettingType = pb.SETTING_TYPE_STRING,
+    *,
+    required: bool = False,
+    sensitive: bool = False,
+) -> pb.SettingDefinition:
+    return pb.SettingDefinition(
+        name=name, label=name, type=type, required=required, sensitive=sensitive
+    )
 
 
 async def rpc_error(

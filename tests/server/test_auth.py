@@ -19,7 +19,7 @@ NOT_FOUND = grpc.StatusCode.NOT_FOUND
 EVENT = b'{"type":"track","event":"e"}'
 
 
-async def _token(api: Api, role: int, parent: str = "") -> pb.Token:
+async def _token(api: Api, role: pb.Role, parent: str = "") -> pb.Token:
     token: pb.Token = await api.workspaces.CreateToken(
         spb.CreateTokenRequest(parent=parent, role=role, description=f"role {role}"),
         metadata=api.metadata,

@@ -59,7 +59,9 @@ def test_secret_key_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
     again = load_secret_box(AuthSettings(), tmp_path)
     assert again.decrypt(token) == b"value" and key_file.read_bytes() == key
     given = Fernet.generate_key().decode()
-    explicit = load_secret_box(AuthSettings(secret_key=given), tmp_path / "elsewhere")
+    # A string, as the key arrives from the environment or a settings file.
+    auth = AuthSettings.model_validate({"secret_key": given})
+    explicit = load_secret_box(auth, tmp_path / "elsewhere")
     assert not (tmp_path / "elsewhere" / "secret.key").exists()
     assert Fernet(given.encode()).decrypt(explicit.encrypt(b"x").encode()) == b"x"
 

@@ -65,7 +65,7 @@ async def test_input_must_match_the_function_type(running_server: RunningServer)
     source = await api.create_function("src", type=pb.FUNCTION_TYPE_SOURCE, code=SOURCE_CODE)
     dest = await api.create_function("dst")
     webhook = ipb.WebhookRequest(method="POST", url="https://x/", body=b"{}")
-    cases = [
+    cases: list[tuple[str, dict[str, object], str]] = [
         (dest.id, {"request": webhook}, "WRONG_INPUT_KIND"),
         (source.id, {"event": EVENT}, "WRONG_INPUT_KIND"),
         (source.id, {"events": b"[]"}, "WRONG_INPUT_KIND"),
