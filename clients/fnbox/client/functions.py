@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
+from fnbox.client.paging import every_item
 from fnbox.client.transport import Transport
 from fnbox.functions.v1 import resources_pb2, service_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -88,16 +89,13 @@ class FunctionsAPI:
         page_size: int = 0,
     ) -> AsyncIterator[resources_pb2.Function]:
         """Every function of the workspace, fetching pages as needed."""
-        page_token = ""
-        while True:
-            page = await self.list(
-                parent=parent, type=type, page_size=page_size, page_token=page_token
-            )
-            for function in page.functions:
-                yield function
-            page_token = page.next_page_token
-            if not page_token:
-                return
+        async for function in every_item(
+            lambda token: self.list(
+                parent=parent, type=type, page_size=page_size, page_token=token
+            ),
+            lambda page: page.functions,
+        ):
+            yield function
 
     async def update(
         self,
@@ -166,14 +164,11 @@ class FunctionsAPI:
         self, function: str, *, page_size: int = 0
     ) -> AsyncIterator[resources_pb2.Version]:
         """Every version of the function, newest first."""
-        page_token = ""
-        while True:
-            page = await self.list_versions(function, page_size=page_size, page_token=page_token)
-            for version in page.versions:
-                yield version
-            page_token = page.next_page_token
-            if not page_token:
-                return
+        async for version in every_item(
+            lambda token: self.list_versions(function, page_size=page_size, page_token=token),
+            lambda page: page.versions,
+        ):
+            yield version
 
     async def deploy(self, name: str, *, version: int = 0) -> resources_pb2.Function:
         """Mark ``version`` (default: the latest) deployed; instances run it from now on."""

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import orjson
+from fnbox.client.paging import every_item
 from fnbox.client.transport import Transport
 from fnbox.functions.v1 import resources_pb2, service_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -101,16 +102,13 @@ class InstancesAPI:
         self, *, parent: str = "", function: str = "", page_size: int = 0
     ) -> AsyncIterator[resources_pb2.Instance]:
         """Every instance of the workspace (only ``function``'s, when given)."""
-        page_token = ""
-        while True:
-            page = await self.list(
-                parent=parent, function=function, page_size=page_size, page_token=page_token
-            )
-            for instance in page.instances:
-                yield instance
-            page_token = page.next_page_token
-            if not page_token:
-                return
+        async for instance in every_item(
+            lambda token: self.list(
+                parent=parent, function=function, page_size=page_size, page_token=token
+            ),
+            lambda page: page.instances,
+        ):
+            yield instance
 
     async def update(
         self,

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import date
-from typing import Any, TypeVar, cast
 
-from fnbox.client.errors import RPCError, map_rpc_errors
+from fnbox.client.errors import map_rpc_errors
 from fnbox.client.transport import Transport
-from fnbox.functions.v1 import observability_pb2, observability_pb2_grpc
-from google.protobuf.message import Message
+from fnbox.functions.v1 import observability_pb2
 from google.type import date_pb2  # type: ignore[import-untyped]
 
 __all__ = ["ObservabilityAPI"]
 
-ResponseT = TypeVar("ResponseT", bound=Message)
+_SERVICE = "ObservabilityService"
 
 
 class ObservabilityAPI:
@@ -26,7 +24,6 @@ class ObservabilityAPI:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._stub: Any = None
 
     async def usage(
         self, *, function: str = "", parent: str = "", since: date | None = None
@@ -36,7 +33,9 @@ class ObservabilityAPI:
         request = observability_pb2.GetUsageRequest(parent=parent, function=function)
         if since is not None:
             request.since.CopyFrom(date_pb2.Date(year=since.year, month=since.month, day=since.day))
-        return await self._call("GetUsage", request, observability_pb2.GetUsageResponse)
+        return await self._transport.unary(
+            _SERVICE, "GetUsage", request, observability_pb2.GetUsageResponse, idempotent=True
+        )
 
     async def list_logs(
         self, function: str, *, errors_only: bool = False, page_size: int = 0, page_token: str = ""
@@ -45,7 +44,9 @@ class ObservabilityAPI:
         request = observability_pb2.ListLogsRequest(
             parent=function, errors_only=errors_only, page_size=page_size, page_token=page_token
         )
-        return await self._call("ListLogs", request, observability_pb2.ListLogsResponse)
+        return await self._transport.unary(
+            _SERVICE, "ListLogs", request, observability_pb2.ListLogsResponse, idempotent=True
+        )
 
     async def iterate_logs(
         self, function: str, *, errors_only: bool = False, limit: int | None = None
@@ -73,7 +74,7 @@ class ObservabilityAPI:
         """Entries of ``function``'s invocations as they finish, until cancelled; ``opened``
         is set once the server has the tail open (nothing finishing later is missed)."""
         request = observability_pb2.TailLogsRequest(parent=function, errors_only=errors_only)
-        call = self._stub_().TailLogs(request, metadata=self._transport.metadata)
+        call = self._transport.stub(_SERVICE).TailLogs(request, metadata=self._transport.metadata)
         try:
             with map_rpc_errors():
                 await call.initial_metadata()
@@ -83,29 +84,3 @@ class ObservabilityAPI:
                     yield entry
         finally:
             call.cancel()
-
-    def _stub_(self) -> Any:
-        if self._stub is None:
-            self._stub = observability_pb2_grpc.ObservabilityServiceStub(  # type: ignore[no-untyped-call]
-                self._transport.channel
-            )
-        return self._stub
-
-    async def _call(
-        self, method: str, request: Message, response_type: type[ResponseT]
-    ) -> ResponseT:
-        rpc = getattr(self._stub_(), method)
-        policy = self._transport.retry
-        attempt = 1
-        while True:  # every call here only reads: retrying is safe
-            try:
-                with map_rpc_errors():
-                    response = await rpc(
-                        request, metadata=self._transport.metadata, timeout=self._transport.timeout
-                    )
-                return cast(ResponseT, response)
-            except RPCError as error:
-                if not policy.should_retry(error, attempt):
-                    raise
-            await asyncio.sleep(policy.backoff(attempt))
-            attempt += 1

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 import grpc
 from fnbox.client.errors import RPCError, map_rpc_errors
 from fnbox.client.retry import RetryPolicy
-from fnbox.functions.v1 import dead_letters_pb2_grpc, service_pb2_grpc
+from fnbox.functions.v1 import dead_letters_pb2_grpc, observability_pb2_grpc, service_pb2_grpc
 from google.protobuf.message import Message
 
 __all__ = ["Transport"]
@@ -21,6 +21,7 @@ _STUB_MODULES: dict[str, Any] = {
     "InstanceService": service_pb2_grpc,
     "WorkspaceService": service_pb2_grpc,
     "DeadLetterService": dead_letters_pb2_grpc,
+    "ObservabilityService": observability_pb2_grpc,
 }
 
 # Invocation results can carry a batch's worth of events; the default 4 MiB is too tight.
