@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
+from typing import Any, NoReturn
 
 import grpc
 from fnbox.functions.v1 import (
@@ -52,6 +53,15 @@ def rich_status(
     return status_pb2.Status(code=code, message=message, details=details)
 
 
+async def _abort_with(
+    context: grpc.aio.ServicerContext[Any, Any], status: status_pb2.Status
+) -> NoReturn:
+    """``context.abort_with_status(to_status(status))``, spelled with the ``abort`` that
+    grpc-stubs types: the details travel in the trailers."""
+    rich = rpc_status.to_status(status)
+    await context.abort(rich.code, rich.details, rich.trailing_metadata)
+
+
 class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
     """GetFunction/UpdateFunction/InvokeStream answer according to the name they are given.
 
@@ -66,30 +76,36 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
         self.hanging = asyncio.Event()  # set when a ``hang`` call arrives
 
     async def GetFunction(
-        self, request: service_pb2.GetFunctionRequest, context: grpc.aio.ServicerContext
+        self,
+        request: service_pb2.GetFunctionRequest,
+        context: grpc.aio.ServicerContext[service_pb2.GetFunctionRequest, resources_pb2.Function],
     ) -> resources_pb2.Function:
         return await self._answer(request.name, context)
 
     async def UpdateFunction(
-        self, request: service_pb2.UpdateFunctionRequest, context: grpc.aio.ServicerContext
+        self,
+        request: service_pb2.UpdateFunctionRequest,
+        context: grpc.aio.ServicerContext[
+            service_pb2.UpdateFunctionRequest, resources_pb2.Function
+        ],
     ) -> resources_pb2.Function:
         return await self._answer(request.function.name, context)
 
-    async def _answer(self, name: str, context: grpc.aio.ServicerContext) -> resources_pb2.Function:
+    async def _answer(
+        self, name: str, context: grpc.aio.ServicerContext[Any, resources_pb2.Function]
+    ) -> resources_pb2.Function:
         self.calls[name] += 1
         auth = dict(context.invocation_metadata() or ()).get("authorization", "")
         if auth != f"Bearer {GOOD_TOKEN}":
-            await context.abort_with_status(
-                rpc_status.to_status(
-                    rich_status(code_pb2.UNAUTHENTICATED, "bad token", reason="BAD_TOKEN")
-                )
+            await _abort_with(
+                context, rich_status(code_pb2.UNAUTHENTICATED, "bad token", reason="BAD_TOKEN")
             )
         if name == "hang":
             self.hanging.set()
             await asyncio.Event().wait()  # until the client goes away
         status = self._status_for(name, self.calls[name])
         if status is not None:
-            await context.abort_with_status(rpc_status.to_status(status))
+            await _abort_with(context, status)
         if name == "plain":
             await context.abort(grpc.StatusCode.INTERNAL, "plain failure")
         return resources_pb2.Function(name=name, display_name=auth)
@@ -120,7 +136,9 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
     async def InvokeStream(
         self,
         requests: AsyncIterator[invocation_pb2.InvokeFunctionRequest],
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[
+            invocation_pb2.InvokeFunctionRequest, invocation_pb2.InvokeStreamResponse
+        ],
     ) -> AsyncIterator[invocation_pb2.InvokeStreamResponse]:
         """Answers in groups of ``group`` (the number in a ``group-N`` target), last first.
 
