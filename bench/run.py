@@ -55,6 +55,7 @@ class Bench:
     ) -> None:
         self.config = config
         self.with_fnbox = with_fnbox
+        out_dir.mkdir(parents=True, exist_ok=True)
         self.base_env = base_env
         self.out_dir = out_dir
         self.failed = False
@@ -95,22 +96,26 @@ class Bench:
             traceback.print_exc()
         self.results["timings_s"][name] = round(time.monotonic() - started, 1)
 
-    def start_fnbox(self, settings: dict[str, str], label: str) -> FnboxServer:
-        return FnboxServer(self.base_env, settings, self.out_dir / f"fnbox-{label}.log")
+    def _start_or_skip(self, settings: dict[str, str], label: str) -> FnboxServer | None:
+        """``fnbox serve`` with ``settings``; None (recorded as a failure) if it won't start."""
+        log_path = self.out_dir / f"fnbox-{label}.log"
+        try:
+            return FnboxServer(self.base_env, settings, log_path)
+        except Exception as exc:
+            self.failed = True
+            self.results["skipped"][f"fnbox serve ({label})"] = f"failed: {exc!r}; see {log_path}"
+            return None
 
     def run(self) -> Results:
         """Measure everything; fnbox scenarios are skipped when fnbox cannot run."""
         unavailable = fnbox_available() if self.with_fnbox else "baselines only"
+        if unavailable:
+            for name in ("unary", "batch", "cold_start", "e2e", "memory"):
+                self.results["skipped"][name] = unavailable
         cfg = self.config
         with LoadGenerator(cfg.loadgen_processes) as loadgen, EchoServer() as echo:
-            fnbox: FnboxServer | None = None
-            floor: EchoServer | None = None
-            if unavailable:
-                for name in ("unary", "batch", "cold_start", "e2e", "memory"):
-                    self.results["skipped"][name] = unavailable
-            else:
-                fnbox = self.start_fnbox(POOL_SETTINGS, "pool")
-                floor = EchoServer(executor=True)
+            fnbox = None if unavailable else self._start_or_skip(POOL_SETTINGS, "pool")
+            floor = EchoServer(executor=True) if fnbox else None
             try:
                 self.attempt("unary", lambda: self._unary(cfg, loadgen, echo, fnbox, floor))
                 self.attempt("batch", lambda: self._batch(cfg, loadgen, fnbox))
@@ -122,11 +127,12 @@ class Bench:
                     floor.stop()
                 if fnbox:
                     fnbox.stop()
-        if not unavailable:
-            with self.start_fnbox(NO_POOL_SETTINGS, "nopool") as bare:
+        bare = None if unavailable else self._start_or_skip(NO_POOL_SETTINGS, "nopool")
+        if bare:
+            with bare:
                 self.attempt("cold_start.no_pool", lambda: self._cold(bare, "no_pool"))
                 self.attempt("memory", lambda: self._memory(bare))
-        else:
+        if not self.spawn_samples:
             self.spawn_samples = [spawn_per_call_ms(EVENT) for _ in range(cfg.cold_starts)]
         self.results["baselines"]["spawn_per_call_p50_ms"] = rounded(
             percentile(self.spawn_samples, 50)
