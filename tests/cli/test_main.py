@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from fnbox.cli.commands import functions, instances, invoke, services, workspaces
 from fnbox.cli.main import main
-from fnbox.cli.parser import build_parser
+from fnbox.cli.parser import Register, build_parser
 
 from tests.client.conftest import Scripted
 from tests.client.scripted_server import GOOD_TOKEN
 
-REGISTERS = [
+REGISTERS: list[Register] = [
     functions.register,
     instances.register,
     invoke.register,
