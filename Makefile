@@ -30,7 +30,7 @@ test: setup
 lint: setup protos-check
 	$(VENV)/bin/ruff check server executor clients tests bench
 	$(VENV)/bin/ruff format --check server executor clients tests bench
-	$(VENV)/bin/mypy server/fnbox executor/fnbox clients/fnbox
+	$(VENV)/bin/mypy server/fnbox executor/fnbox clients/fnbox tests
 
 protos: setup
 	$(PY) -m grpc_tools.protoc -I protos -I $$($(PY) -c 'import os, google.rpc as r; print(os.path.dirname(os.path.dirname(r.__path__[0])))') \
