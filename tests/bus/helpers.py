@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from fnbox.bus import Bus, Delivery
-
-
-async def eventually(
-    predicate: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.02
-) -> None:
-    """Poll ``await predicate()`` until it is true; fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(interval)
 
 
 async def take(

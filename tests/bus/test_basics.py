@@ -9,7 +9,8 @@ import pytest
 from fnbox.bus import Bus, BusClosed, BusError, InvalidName
 
 from tests.bus.conftest import BusTarget
-from tests.bus.helpers import eventually, nothing_within, take
+from tests.bus.helpers import nothing_within, take
+from tests.support.polling import eventually
 
 
 async def test_published_messages_are_consumed_in_order_with_their_headers(bus: Bus) -> None:

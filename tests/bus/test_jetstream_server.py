@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from fnbox.bus import BusUnavailable, open_bus
 
-from tests.bus.helpers import eventually, take
+from tests.bus.helpers import take
+from tests.support.polling import eventually
 
 
 class PrivateNats:
@@ -98,7 +99,7 @@ async def test_the_bus_reconnects_and_keeps_what_the_killed_server_acked(
                 return False
             return True
 
-        await eventually(published, within=20, interval=0.2)
+        await eventually(published, within=20, every=0.2)
         # The publish that failed may still have gone out from the client's reconnect buffer
         # (the contract: a failed publish may or may not be stored).
         total = await bus.pending("events.rc", "g")

@@ -10,7 +10,8 @@ import time
 from fnbox.bus import Bus
 
 from tests.bus.conftest import BusTarget
-from tests.bus.helpers import eventually, nothing_within, take
+from tests.bus.helpers import nothing_within, take
+from tests.support.polling import eventually
 
 
 async def test_unsettled_message_comes_back_after_its_lease(bus: Bus) -> None:

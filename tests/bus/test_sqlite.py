@@ -10,7 +10,8 @@ from fnbox.bus import BusUnavailable, open_bus
 from fnbox.bus.jetstream import JetStreamBus, NatsOptions
 from fnbox.bus.sqlite import SqliteBus, SqliteOptions
 
-from tests.bus.helpers import eventually, nothing_within, take
+from tests.bus.helpers import nothing_within, take
+from tests.support.polling import eventually
 
 
 def _sqlite(tmp_path: Path, **options: float) -> SqliteBus:

@@ -6,10 +6,8 @@ Test button) and ``InvokeFunction`` on saved and deployed functions and their in
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,24 +169,3 @@ def describe(result: Result) -> str:
     """One line for assertion messages."""
     error = f" {result.error.name}: {result.error.message}" if result.error.name else ""
     return f"{outcome(result.outcome)}{error} logs={list(result.logs)}"
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool] | bool],
-    *,
-    within: float,
-    what: str,
-    details: Callable[[], str] = str,
-) -> None:
-    """Poll ``check`` (every 50 ms) until it is true; fail naming ``what`` (and ``details()``,
-    e.g. the service logs) after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if not isinstance(value, bool):
-            value = await value
-        if value:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}\n{details()}")
-        await asyncio.sleep(0.05)

@@ -29,9 +29,9 @@ from tests.conformance.harness import (
     Conformance,
     event,
     events,
-    eventually,
     setting,
 )
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

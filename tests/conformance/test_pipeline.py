@@ -55,11 +55,11 @@ from fnbox.delivery.settings import DeliverySettings
 from fnbox.functions.v1 import dead_letters_pb2, resources_pb2
 from fnbox.gateway.settings import GatewaySettings
 
-from tests.conformance import harness
 from tests.conformance.harness import DESTINATION, INSERT_DESTINATION, INSERT_SOURCE, SOURCE
 from tests.e2e import pipeline
 from tests.e2e.sink import Sink
 from tests.e2e.system import System
+from tests.support import polling
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
 
@@ -76,8 +76,10 @@ def system(served: System) -> System:
 async def eventually(
     system: System, check: Callable[[], Awaitable[bool] | bool], *, within: float, what: str
 ) -> None:
-    """harness.eventually, with the tail of the service logs in the failure message."""
-    await harness.eventually(check, within=within, what=what, details=lambda: system.logs()[-6000:])
+    """polling.eventually, with the tail of the service logs in the failure message."""
+    await polling.eventually(
+        check, within=within, what=lambda: f"{what}\n{system.logs()[-6000:]}", every=0.05
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -1,11 +1,8 @@
-"""Executor test helpers: pools over real Node workers, the misbehaving fixture worker,
-and polling with a deadline instead of sleeps."""
+"""Executor test helpers: pools over real Node workers and the misbehaving fixture worker."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -71,17 +68,6 @@ async def invoke(
     pool: WorkerPool, fn: FunctionSpec, inv: Invocation | None = None
 ) -> InvocationResult:
     return await pool.invoke(fn, inv or track())
-
-
-async def eventually(
-    predicate: Callable[[], bool], *, within_s: float = 10.0, what: str = "condition"
-) -> None:
-    """Poll ``predicate`` until it holds; fail after ``within_s`` seconds."""
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {within_s}s")
-        await asyncio.sleep(0.01)
 
 
 def pid_alive(pid: int) -> bool:

@@ -15,13 +15,13 @@ from fnbox.executor import (
 
 from tests.executor.conftest import (
     PoolFactory,
-    eventually,
     fixture_settings,
     invoke,
     pid_alive,
     spec,
     track,
 )
+from tests.support.polling import eventually
 
 OK = "function onTrack(e) { return 1 }"
 

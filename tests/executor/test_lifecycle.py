@@ -10,13 +10,13 @@ from fnbox.executor import ExecutorClosed, Outcome, WorkerPool
 
 from tests.executor.conftest import (
     PoolFactory,
-    eventually,
     fixture_settings,
     invoke,
     pid_alive,
     spec,
     track,
 )
+from tests.support.polling import eventually
 
 SLOW = "async function onTrack(e) { await new Promise(r => setTimeout(r, e.ms)); return 1 }"
 

@@ -9,13 +9,13 @@ from fnbox.executor import Outcome, WorkerCrashed
 
 from tests.executor.conftest import (
     PoolFactory,
-    eventually,
     fixture_settings,
     invoke,
     pid_alive,
     spec,
     track,
 )
+from tests.support.polling import eventually
 
 SYNC_LOOP = "function onTrack(e) { if (e.hang) { for (;;) {} } return 1 }"
 ASYNC_LOOP = "async function onTrack(e) { await null; if (e.hang) { for (;;) {} } return 1 }"
