@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from fnbox.client import FnboxClient
@@ -11,26 +10,15 @@ from fnbox.client.dead_letters import DeadLettersAPI
 from fnbox.client.errors import InvalidArgument, NotFound, PermissionDenied
 from fnbox.delivery.dead_letters import FINAL_OUTCOME, Stage, dead_letter
 from fnbox.functions.v1 import dead_letters_pb2, invocation_pb2, resources_pb2
-from fnbox.server.app import ControlService
-from fnbox.server.settings import GrpcSettings, Settings
+
+from tests.conftest import RunningServer
 
 DESTINATION = "async function onTrack(event, settings) { throw new Error('nope') }"
 
 
 @pytest.fixture
-async def control(tmp_path: Path) -> AsyncIterator[ControlService]:
-    service = ControlService(Settings(data_dir=tmp_path, grpc=GrpcSettings(listen="127.0.0.1:0")))
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
-
-
-@pytest.fixture
-async def admin(control: ControlService, tmp_path: Path) -> AsyncIterator[FnboxClient]:
-    token = (tmp_path / "admin.token").read_text().strip()
-    async with FnboxClient(control.address, token) as client:
+async def admin(running_server: RunningServer) -> AsyncIterator[FnboxClient]:
+    async with FnboxClient(running_server.address, running_server.admin_token) as client:
         yield client
 
 
