@@ -35,10 +35,10 @@ function makeFetchHost(options) {
   const inFlight = new Map();
   let nextId = 1;
   let dispatcher = null;
-  const network = options.network !== false;
 
   async function run(spec, body, signal) {
-    if (!network) {
+    // Read per call: a context built ahead of `load` gets its options filled in afterwards.
+    if (options.network === false) {
       const cause = Object.assign(new Error('EGRESS_DENIED: network access is disabled for this function'), { code: 'EGRESS_DENIED' });
       throw Object.assign(new TypeError('fetch failed'), { cause });
     }
