@@ -138,8 +138,11 @@ class Dispatcher:
             raise InvalidArgument(
                 "version is only for instance targets", reason="VERSION_NOT_ALLOWED"
             )
+        instance_id = ""
         if kind == names.INSTANCE:
-            function, version, settings = await self._instance_target(principal, request)
+            ref = names.parse_instance(request.target)
+            instance_id = ref.id
+            function, version, settings = await self._instance_target(principal, ref, request)
         elif kind == "version":
             ref = names.parse_version(request.target)
             function = await self._function(principal, ref, request.target)
@@ -162,14 +165,12 @@ class Dispatcher:
             memory_mib=function.memory_mib,
             network=not function.no_network,
         )
-        instance_id = names.parse_instance(request.target).id if kind == names.INSTANCE else ""
         return Target(spec, settings, version_name, function, instance_id, request.request_id)
 
     async def _instance_target(
-        self, principal: Principal, request: ipb.InvokeFunctionRequest
+        self, principal: Principal, ref: names.Ref, request: ipb.InvokeFunctionRequest
     ) -> tuple[FunctionRecord, int, bytes]:
-        """An instance's function, the version it runs and its decrypted settings."""
-        ref = names.parse_instance(request.target)
+        """The instance ``ref``'s function, the version it runs and its decrypted settings."""
         instance = await self._cache.get(
             "instance", ref.id, lambda: self._store.get_instance(ref.id)
         )
