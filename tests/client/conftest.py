@@ -22,7 +22,7 @@ async def scripted() -> AsyncIterator[Scripted]:
     """A real grpc.aio server on port 0 serving :class:`ScriptedFunctions`."""
     server = grpc.aio.server()
     servicer = ScriptedFunctions()
-    service_pb2_grpc.add_FunctionServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    service_pb2_grpc.add_FunctionServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

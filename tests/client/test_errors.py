@@ -132,7 +132,7 @@ async def test_raw_stub_error_maps_the_same_way(scripted: Scripted) -> None:
     from fnbox.client import map_rpc_errors
 
     async with grpc.aio.insecure_channel(scripted.target) as channel:
-        stub = service_pb2_grpc.FunctionServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = service_pb2_grpc.FunctionServiceStub(channel)
         with pytest.raises(NotFound), map_rpc_errors():
             await stub.GetFunction(
                 service_pb2.GetFunctionRequest(name="missing"),

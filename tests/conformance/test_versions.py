@@ -109,7 +109,7 @@ async def test_restore_makes_a_new_latest_copy_live_only_after_deploy(
 
 async def test_delete_function_answers_success(conformance: Conformance) -> None:
     fn = await conformance.deployed(DESTINATION, says("bye"))
-    stub = service_pb2_grpc.FunctionServiceStub(conformance.client.transport.channel)  # type: ignore[no-untyped-call]
+    stub = service_pb2_grpc.FunctionServiceStub(conformance.client.transport.channel)
     metadata = (("authorization", f"Bearer {conformance.token}"),)
     answer = await stub.DeleteFunction(
         service_pb2.DeleteFunctionRequest(name=fn.name), metadata=metadata

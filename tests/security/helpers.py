@@ -83,7 +83,7 @@ class Server:
         await service.start()
         channel = grpc.aio.insecure_channel(service.address)
         token = (data_dir / "admin.token").read_text().strip()
-        stub = service_pb2_grpc.FunctionServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = service_pb2_grpc.FunctionServiceStub(channel)
         server = cls(service, channel, (("authorization", f"Bearer {token}"),), stub)
         server.benign_name = (await server.create(BENIGN_CODE, type=INSERT, name="benign")).name
         return server

@@ -68,7 +68,7 @@ async function onTrack(event, settings) {
     await server.functions.DeployFunction(
         spb.DeployFunctionRequest(name=created.name), metadata=server.metadata
     )
-    instances = service_pb2_grpc.InstanceServiceStub(server.channel)  # type: ignore[no-untyped-call]
+    instances = service_pb2_grpc.InstanceServiceStub(server.channel)
     names = []
     for key in ("key-A", "key-B"):
         instance = await instances.CreateInstance(
@@ -100,7 +100,7 @@ async function onTrack(event, settings) {
 
 
 async def test_same_code_in_another_workspace_shares_nothing(server: Server) -> None:
-    workspaces = service_pb2_grpc.WorkspaceServiceStub(server.channel)  # type: ignore[no-untyped-call]
+    workspaces = service_pb2_grpc.WorkspaceServiceStub(server.channel)
     other = await workspaces.CreateWorkspace(
         spb.CreateWorkspaceRequest(display_name="tenant-b"), metadata=server.metadata
     )

@@ -41,9 +41,9 @@ class Api:
     @classmethod
     def of(cls, server: RunningServer, token: str | None = None) -> Api:
         return cls(
-            service_pb2_grpc.FunctionServiceStub(server.channel),  # type: ignore[no-untyped-call]
-            service_pb2_grpc.InstanceServiceStub(server.channel),  # type: ignore[no-untyped-call]
-            service_pb2_grpc.WorkspaceServiceStub(server.channel),  # type: ignore[no-untyped-call]
+            service_pb2_grpc.FunctionServiceStub(server.channel),
+            service_pb2_grpc.InstanceServiceStub(server.channel),
+            service_pb2_grpc.WorkspaceServiceStub(server.channel),
             server.auth(token),
         )
 

@@ -50,7 +50,7 @@ def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
 
 async def _workspace(address: str, token: str) -> str:
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = service_pb2_grpc.WorkspaceServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = service_pb2_grpc.WorkspaceServiceStub(channel)
         reply = await stub.GetWorkspace(
             spb.GetWorkspaceRequest(), metadata=(("authorization", f"Bearer {token}"),)
         )
