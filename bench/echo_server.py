@@ -57,7 +57,7 @@ async def serve(port: int, with_executor: bool) -> None:
         await pool.start()
     server = grpc.aio.server()
     servicer = EchoServicer(pool)
-    service_pb2_grpc.add_FunctionServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    service_pb2_grpc.add_FunctionServiceServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     sys.stdout.write(f"port {bound}\n")

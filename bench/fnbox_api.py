@@ -106,8 +106,8 @@ class FnboxApi:
 
     def __init__(self, target: str, token: str) -> None:
         self._channel = grpc.insecure_channel(target)
-        self.functions: Any = service_pb2_grpc.FunctionServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self.instances: Any = service_pb2_grpc.InstanceServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self.functions: Any = service_pb2_grpc.FunctionServiceStub(self._channel)
+        self.instances: Any = service_pb2_grpc.InstanceServiceStub(self._channel)
         self.metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),)
 
     def create_function(
