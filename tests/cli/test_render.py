@@ -108,7 +108,8 @@ def test_resource_json_has_camel_case_and_settings_as_an_object() -> None:
     assert data["displayName"] == "Prod"
     assert data["settings"] == {"apiKey": "k", "tags": ["a"]}
     assert data["functionType"] == "FUNCTION_TYPE_DESTINATION"
-    assert data["enabled"] is False  # every field is shown, defaults included
+    # Every field without presence is shown, defaults included.
+    assert (data["webhookUrl"], data["sources"]) == ("", [])
 
 
 def test_table_and_fields_align() -> None:
