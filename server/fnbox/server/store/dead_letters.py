@@ -1,14 +1,13 @@
 """The dead-letter table: final pipeline failures, kept for inspection, replay and purge.
 
 Each row holds the serialized ``DeadLetter`` message plus the columns queries need. The SQL
-is shared by SQLite and PostgreSQL (placeholders differ); each store hands this module a
-function that runs one transaction.
+is shared by SQLite and PostgreSQL (``?`` placeholders; the PostgreSQL store's connection adapts
+them), so one class serves both stores: each hands it the function that runs one transaction.
 """
 
 from __future__ import annotations
 
 import abc
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +19,7 @@ __all__ = [
     "MIGRATION_SQL",
     "DeadLetterRow",
     "DeadLetterStore",
-    "PostgresDeadLetterStore",
-    "SqliteDeadLetterStore",
+    "SqlDeadLetterStore",
 ]
 
 R = TypeVar("R")
@@ -103,20 +101,18 @@ class DeadLetterStore(abc.ABC):
         (platform admins) matches ids in any workspace."""
 
 
-class _SqlDeadLetterStore(DeadLetterStore):
-    """The SQL, written with ``?`` placeholders; ``_q`` adapts them to the driver."""
+class SqlDeadLetterStore(DeadLetterStore):
+    """The queries over a store's transaction runner (``run(fn, write=True)``); every one runs
+    as a write transaction."""
 
-    def __init__(self, run: Callable[[Callable[[Any], Any]], Awaitable[Any]]) -> None:
+    def __init__(self, run: Callable[..., Awaitable[Any]]) -> None:
         self._run_tx = run
 
-    def _q(self, sql: str) -> str:
-        return sql
-
     async def _run(self, fn: Callable[[Any], R]) -> R:
-        return cast(R, await self._run_tx(fn))
+        return cast(R, await self._run_tx(fn, write=True))
 
     async def record(self, rows: Sequence[DeadLetterRow]) -> int:
-        sql = self._q(
+        sql = (
             "INSERT INTO dead_letters (id, workspace_id, instance_id, create_time, body)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
             " body = excluded.body, create_time = excluded.create_time,"
@@ -134,7 +130,7 @@ class _SqlDeadLetterStore(DeadLetterStore):
         return await self._run(tx)
 
     async def get(self, dead_letter_id: str) -> DeadLetterRow | None:
-        sql = self._q(f"SELECT {_COLUMNS} FROM dead_letters WHERE id = ?")
+        sql = f"SELECT {_COLUMNS} FROM dead_letters WHERE id = ?"
 
         def tx(conn: Any) -> DeadLetterRow | None:
             row = conn.execute(sql, (dead_letter_id,)).fetchone()
@@ -150,13 +146,11 @@ class _SqlDeadLetterStore(DeadLetterStore):
         if instance_id:
             where += " AND instance_id = ?"
             args.append(instance_id)
-        count_sql = self._q(f"SELECT COUNT(*) FROM dead_letters WHERE {where}")
+        count_sql = f"SELECT COUNT(*) FROM dead_letters WHERE {where}"
         if after is not None:
             where += " AND seq < ?"
             args.append(after)
-        sql = self._q(
-            f"SELECT {_COLUMNS} FROM dead_letters WHERE {where} ORDER BY seq DESC LIMIT ?"
-        )
+        sql = f"SELECT {_COLUMNS} FROM dead_letters WHERE {where} ORDER BY seq DESC LIMIT ?"
 
         def tx(conn: Any) -> Page[DeadLetterRow]:
             total = conn.execute(count_sql, args[: 2 if instance_id else 1]).fetchone()[0]
@@ -176,11 +170,11 @@ class _SqlDeadLetterStore(DeadLetterStore):
         version: int,
     ) -> list[DeadLetterRow]:
         where, args = self._selection(workspace_id, ids, instance_id)
-        update = self._q(
+        update = (
             "UPDATE dead_letters SET replay_pending = 1, replay_version = ?, lease_until = 0"
             f" WHERE {where}"
         )
-        select = self._q(f"SELECT {_COLUMNS} FROM dead_letters WHERE {where} ORDER BY seq")
+        select = f"SELECT {_COLUMNS} FROM dead_letters WHERE {where} ORDER BY seq"
 
         def tx(conn: Any) -> list[DeadLetterRow]:
             conn.execute(update, (version, *args))
@@ -189,11 +183,11 @@ class _SqlDeadLetterStore(DeadLetterStore):
         return await self._run(tx)
 
     async def claim_replays(self, *, limit: int, lease_seconds: float) -> list[DeadLetterRow]:
-        select = self._q(
+        select = (
             f"SELECT {_COLUMNS} FROM dead_letters WHERE replay_pending = 1 AND lease_until < ?"
             " ORDER BY seq LIMIT ?"
         )
-        lease = self._q("UPDATE dead_letters SET lease_until = ? WHERE id = ?")
+        lease = "UPDATE dead_letters SET lease_until = ? WHERE id = ?"
 
         def tx(conn: Any) -> list[DeadLetterRow]:
             now = datetime.now(UTC).timestamp()
@@ -212,7 +206,7 @@ class _SqlDeadLetterStore(DeadLetterStore):
         instance_id: str | None,
     ) -> int:
         where, args = self._selection(workspace_id, ids, instance_id)
-        sql = self._q(f"DELETE FROM dead_letters WHERE {where}")
+        sql = f"DELETE FROM dead_letters WHERE {where}"
 
         def tx(conn: Any) -> int:
             return int(conn.execute(sql, args).rowcount)
@@ -235,23 +229,6 @@ class _SqlDeadLetterStore(DeadLetterStore):
             clauses.append("instance_id = ?")
             args.append(instance_id)
         return " AND ".join(clauses) or "1 = 1", args
-
-
-class SqliteDeadLetterStore(_SqlDeadLetterStore):
-    """Over a SQLite store's transaction runner (``run(fn, write=True)``)."""
-
-    def __init__(self, run: Callable[..., Awaitable[Any]]) -> None:
-        async def write(fn: Callable[[sqlite3.Connection], Any]) -> Any:
-            return await run(fn, write=True)
-
-        super().__init__(write)
-
-
-class PostgresDeadLetterStore(_SqlDeadLetterStore):
-    """Over a PostgreSQL store's transaction runner (a psycopg connection per call)."""
-
-    def _q(self, sql: str) -> str:
-        return sql.replace("?", "%s")
 
 
 def _row(row: Sequence[Any]) -> DeadLetterRow:

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
-from fnbox.server.store.dead_letters import DeadLetterStore, PostgresDeadLetterStore
 from fnbox.server.store.migrations import Migration
 from fnbox.server.store.postgres_migrations import POSTGRES_MIGRATIONS, migrate
 from fnbox.server.store.sqlite import SqliteStore
@@ -96,12 +95,6 @@ class PostgresStore(SqliteStore):
         if pool is not None:
             await asyncio.get_running_loop().run_in_executor(self._workers, pool.close)
         self._workers.shutdown(wait=True)
-
-    def dead_letters(self) -> DeadLetterStore:
-        async def write(fn: Callable[[Any], Any]) -> Any:
-            return await self._run(fn, write=True)
-
-        return PostgresDeadLetterStore(write)
 
     async def _run(self, fn: Callable[[Any], R], *, write: bool = False) -> R:
         pool = self._pool

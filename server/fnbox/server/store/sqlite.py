@@ -27,7 +27,7 @@ from fnbox.server.store.base import (
     VersionRecord,
     WorkspaceRecord,
 )
-from fnbox.server.store.dead_letters import DeadLetterStore, SqliteDeadLetterStore
+from fnbox.server.store.dead_letters import DeadLetterStore, SqlDeadLetterStore
 from fnbox.server.store.migrations import MIGRATIONS, Migration, migrate
 from fnbox.server.store.observability import ObservabilityStore
 
@@ -85,11 +85,11 @@ class SqliteStore(Store):
         await asyncio.get_running_loop().run_in_executor(self._thread, disconnect)
         self._thread.shutdown(wait=True)
 
+    # PostgresStore inherits these two: its _run adapts the same SQL.
     def dead_letters(self) -> DeadLetterStore:
-        return SqliteDeadLetterStore(self._run)
+        return SqlDeadLetterStore(self._run)
 
     def observability(self) -> ObservabilityStore:
-        # PostgresStore inherits this: its _run adapts the same SQL.
         return ObservabilityStore(self._run)
 
     # Workspaces and tokens.
