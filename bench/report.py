@@ -113,6 +113,21 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
             "",
         )
     )
+    rows.append(
+        (
+            "load generator CPU (cores): unary 32 / batch 200 / e2e",
+            " / ".join(
+                _fmt(_get(results, path))
+                for path in (
+                    "unary.c32.loadgen_cores",
+                    "batch.b200.loadgen_cores",
+                    "e2e.loadgen_cores",
+                )
+            ),
+            _fmt(_get(results, "baselines.grpc_echo.c32.loadgen_cores")) + " (gRPC echo, 32)",
+            "",
+        )
+    )
     pss = _fmt(_get(results, "memory.worker_pss_mib"))
     rows.append(("idle specialised worker: PSS MiB", pss, "", ""))
     rss = _fmt(_get(results, "memory.control_rss_mib"))
