@@ -1,0 +1,107 @@
+"""The server-span interceptor: a SERVER span per RPC on the caller's traceparent, statuses,
+and the caller's trace reaching the function's fetch even when nothing records spans."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import orjson
+import pytest
+from aiohttp import web
+from fnbox.functions.v1 import invocation_pb2 as ipb
+from fnbox.functions.v1 import resources_pb2 as pb
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, StatusCode
+
+from tests.conftest import ServerFactory
+from tests.server.helpers import Api
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+INVOKE = "/fnbox.functions.v1.FunctionService/InvokeFunction"
+FETCHES = "async function onTrack(event, settings) { await fetch(settings.url) }"
+
+
+@pytest.fixture
+async def header_sink() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """An HTTP server on loopback that remembers the headers of every request."""
+    seen: list[dict[str, str]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/hook", seen
+    await runner.cleanup()
+
+
+async def test_server_span_continues_the_callers_trace(server_factory: ServerFactory) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    api = Api.of(await server_factory(tracer_provider=provider))
+    fn = await api.create_function(code="async function onTrack() {}")
+    await api.functions.InvokeFunction(
+        ipb.InvokeFunctionRequest(target=fn.id, event=b'{"type":"track"}'),
+        metadata=(*api.metadata, ("traceparent", TRACEPARENT)),
+    )
+    (server,) = [s for s in exporter.get_finished_spans() if s.name == INVOKE]
+    assert server.kind is SpanKind.SERVER
+    assert server.parent is not None and server.parent.span_id == int(PARENT_ID, 16)
+    assert server.context is not None and server.context.trace_id == int(TRACE_ID, 16)
+    attributes = dict(server.attributes or {})
+    assert attributes["rpc.system"] == "grpc"
+    assert attributes["rpc.service"] == "fnbox.functions.v1.FunctionService"
+    assert attributes["rpc.method"] == "InvokeFunction"
+    assert attributes["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
+
+
+async def test_a_callers_error_is_a_status_code_not_a_span_error(
+    server_factory: ServerFactory,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    api = Api.of(await server_factory(tracer_provider=provider))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await api.functions.InvokeFunction(
+            ipb.InvokeFunctionRequest(target="fn_missing", event=b"{}"), metadata=api.metadata
+        )
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    (server,) = [s for s in exporter.get_finished_spans() if s.name == INVOKE]
+    assert (server.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    assert server.status.status_code is StatusCode.UNSET
+
+
+async def test_trace_reaches_fetch_when_nothing_records(
+    server_factory: ServerFactory, header_sink: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, seen = header_sink
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    api = Api.of(await server_factory(tracer_provider=provider))
+    fn = await api.create_function(code=FETCHES, type=pb.FUNCTION_TYPE_DESTINATION)
+    result = await api.functions.InvokeFunction(
+        ipb.InvokeFunctionRequest(
+            target=fn.id, event=b'{"type":"track"}', settings=orjson.dumps({"url": url})
+        ),
+        metadata=(*api.metadata, ("traceparent", TRACEPARENT)),
+    )
+    assert result.outcome == ipb.OUTCOME_OK, result.error
+    (headers,) = seen
+    _, trace_id, _, _ = headers["traceparent"].split("-")
+    assert trace_id == TRACE_ID
+    assert not [s for s in exporter.get_finished_spans() if s.name == INVOKE]
