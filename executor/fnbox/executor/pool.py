@@ -43,7 +43,7 @@ from fnbox.executor.policy import (
 )
 from fnbox.executor.process import WorkerProcess, WorkerState
 from fnbox.executor.settings import ExecutorSettings
-from fnbox.executor.spans import record_requests
+from fnbox.executor.spans import inject_or_start, record_requests, recording
 from fnbox.executor.supervisor import Supervisor
 from fnbox.executor.types import (
     FunctionSpec,
@@ -84,12 +84,19 @@ class _Function:
     failures: int = 0
     queue: deque[asyncio.Future[None]] = field(default_factory=deque)
 
-    async def wait(self, recheck_s: float | None = None) -> None:
-        """Wait to be woken by ``wake_one`` (a slot freed) or ``notify`` (state changed)."""
-        fut = asyncio.get_running_loop().create_future()
+    async def wait(self, recheck_s: float | None, deadline: float) -> None:
+        """Wait to be woken by ``wake_one`` (a slot freed) or ``notify`` (state changed), at
+        most ``recheck_s``; TimeoutError once the loop time ``deadline`` has passed (checked
+        here rather than by a timeout around the whole acquisition, which cost every call a
+        timer even when a worker was free)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() >= deadline:
+            raise TimeoutError
+        fut = loop.create_future()
         self.queue.append(fut)
+        until = deadline if recheck_s is None else min(deadline, loop.time() + recheck_s)
         try:
-            async with asyncio.timeout(recheck_s):
+            async with asyncio.timeout_at(until):
                 await fut
         except TimeoutError:
             pass
@@ -152,6 +159,8 @@ class WorkerPool:
             raise PayloadTooLarge(f"invocation of ~{size} bytes exceeds the frame cap")
         self._active += 1
         try:
+            if not recording():
+                return await self._invoke(spec, invocation, limits, segments, None)
             with tracer.start_as_current_span(
                 "executor.invoke", attributes={"fnbox.function.key": function_key}
             ) as span:
@@ -214,20 +223,22 @@ class WorkerPool:
         invocation: Invocation,
         limits: FunctionLimits,
         segments: list[bytes],
-        span: trace.Span,
+        span: trace.Span | None,
     ) -> InvocationResult:
         try:
-            async with asyncio.timeout(self.settings.acquire_timeout_s):
-                worker = await self._acquire(spec, limits)
+            worker = await self._acquire(spec, limits)
         except _LoadFailed as failed:
             return failed.result
         except TimeoutError:
             waited = self.settings.acquire_timeout_s
             raise PoolOverloaded(f"no worker for {spec.key} within {waited}s") from None
         carrier = dict(invocation.trace)
-        _propagator.inject(carrier)
+        if span is None:
+            inject_or_start(carrier)
+        else:
+            _propagator.inject(carrier)
+            span.set_attribute("fnbox.worker.pid", worker.pid)
         header = {"t": "invoke", "kind": invocation.kind, "trace": carrier}
-        span.set_attribute("fnbox.worker.pid", worker.pid)
         try:
             reply = worker.send(header, segments)
             if not worker.loaded.is_set():
@@ -256,6 +267,8 @@ class WorkerPool:
             raise WorkerCrashed(f"worker {worker.pid} sent a bad result: {exc}") from exc
 
     async def _acquire(self, spec: FunctionSpec, limits: FunctionLimits) -> WorkerProcess:
+        """A dispatchable worker of ``spec``; TimeoutError after ``acquire_timeout_s``."""
+        deadline = asyncio.get_running_loop().time() + self.settings.acquire_timeout_s
         fn = self._functions.get(spec.key)
         if fn is None:
             fn = self._functions[spec.key] = _Function(spec.key)
@@ -292,7 +305,7 @@ class WorkerPool:
                     return worker
                 # With no worker and no room in the pool, re-check now and then: another
                 # function's worker may become idle (and evictable) without waking us.
-                await fn.wait(None if fn.workers or fn.starting else 0.05)
+                await fn.wait(None if fn.workers or fn.starting else 0.05, deadline)
         finally:
             fn.waiting -= 1
 

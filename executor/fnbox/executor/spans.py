@@ -1,4 +1,5 @@
-"""The spans of a function's outbound requests, made after the fact from its result.
+"""The executor's spans: whether any are worth making, and those of a function's outbound
+requests, made after the fact from its result.
 
 The Node runtime records each ``fetch`` (method, url, status, start offset, duration); these
 become CLIENT spans under the ``executor.invoke`` span with their real start and end times.
@@ -8,17 +9,54 @@ duration" (never before the executor span began), and offsets are counted from t
 
 from __future__ import annotations
 
+import random
 import re
 import time
+from collections.abc import MutableMapping
 from urllib.parse import urlsplit, urlunsplit
 
 from fnbox.executor.types import InvocationResult, OutboundRequest
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-__all__ = ["record_requests"]
+__all__ = ["inject_or_start", "provider_records", "record_requests", "recording"]
 
 tracer = trace.get_tracer("fnbox.executor")
+_propagator = TraceContextTextMapPropagator()
+_last: tuple[trace.TracerProvider, bool] | None = None
+
+
+def provider_records(provider: trace.TracerProvider) -> bool:
+    """Whether ``provider`` may record spans: not a no-op one, and not an SDK provider whose
+    sampler is ALWAYS_OFF (what ``fnbox.telemetry.install`` picks when nothing exports)."""
+    if isinstance(provider, NoOpTracerProvider | ProxyTracerProvider):
+        return False
+    return getattr(provider, "sampler", None) is not ALWAYS_OFF
+
+
+def recording() -> bool:
+    """Whether the global tracer provider may record spans (so spans are worth making: even
+    a non-recording SDK span costs tens of µs per call)."""
+    global _last
+    provider = trace.get_tracer_provider()
+    last = _last
+    if last is None or last[0] is not provider:
+        last = _last = (provider, provider_records(provider))
+    return last[1]
+
+
+def inject_or_start(carrier: MutableMapping[str, str]) -> None:
+    """Write the current trace context into ``carrier``; when there is none (and the carrier
+    has none), a new unsampled one, as a never-sampling SDK span would have started, so the
+    function's ``fetch`` still carries a ``traceparent``."""
+    if trace.get_current_span().get_span_context().is_valid:
+        _propagator.inject(carrier)
+    elif "traceparent" not in carrier:
+        trace_id = random.getrandbits(128) or 1
+        span_id = random.getrandbits(64) or 1
+        carrier["traceparent"] = f"00-{trace_id:032x}-{span_id:016x}-00"
 
 
 def record_requests(span: Span, result: InvocationResult) -> None:
