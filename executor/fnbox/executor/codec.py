@@ -65,7 +65,7 @@ def rest_length(prefix: bytes, *, max_frame_bytes: int) -> int:
     return rest_len
 
 
-def decode_rest(rest: bytes) -> Frame:
+def decode_rest(rest: bytes | memoryview) -> Frame:
     """Decode everything after the length prefix into a Frame."""
     (header_len,) = PREFIX.unpack_from(rest, 0)
     end = 4 + header_len
@@ -97,12 +97,16 @@ def decode_rest(rest: bytes) -> Frame:
 
 
 class FrameDecoder:
-    """Incremental decoder: feed it arbitrary chunks, get complete frames back."""
+    """Incremental decoder: feed it arbitrary chunks, get complete frames back.
+
+    Frames that arrive whole in one chunk (the usual case) are decoded straight from it;
+    only a partial frame's bytes are kept until the rest arrives.
+    """
 
     def __init__(self, *, max_frame_bytes: int) -> None:
         self._max = max_frame_bytes
         self._buffer = bytearray()
-        self._need: int | None = None
+        self._need: int | None = None  # the buffered frame's whole length, once known
 
     @property
     def buffered(self) -> int:
@@ -114,19 +118,32 @@ class FrameDecoder:
         Raises ProtocolError (or FrameTooLarge) as soon as the stream is known to be bad; the
         decoder must not be used after that.
         """
-        self._buffer += data
-        frames: list[Frame] = []
-        while True:
-            if self._need is None:
-                if len(self._buffer) < PREFIX_SIZE:
-                    return frames
-                self._need = rest_length(
+        if self._buffer:
+            self._buffer += data
+            need = self._need
+            if need is None and len(self._buffer) >= PREFIX_SIZE:
+                need = self._need = PREFIX_SIZE + rest_length(
                     bytes(self._buffer[:PREFIX_SIZE]), max_frame_bytes=self._max
                 )
-                del self._buffer[:PREFIX_SIZE]
-            if len(self._buffer) < self._need:
-                return frames
-            rest = bytes(self._buffer[: self._need])
-            del self._buffer[: self._need]
+            if need is None or len(self._buffer) < need:
+                return []
+            data = bytes(self._buffer)
+            self._buffer.clear()
             self._need = None
-            frames.append(decode_rest(rest))
+        frames: list[Frame] = []
+        view = memoryview(data)
+        pos, end = 0, len(data)
+        while end - pos >= PREFIX_SIZE:
+            stop = (
+                pos
+                + PREFIX_SIZE
+                + rest_length(data[pos : pos + PREFIX_SIZE], max_frame_bytes=self._max)
+            )
+            if stop > end:
+                self._need = stop - pos
+                break
+            frames.append(decode_rest(view[pos + PREFIX_SIZE : stop]))
+            pos = stop
+        if pos < end:
+            self._buffer += data[pos:]
+        return frames

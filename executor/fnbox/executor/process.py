@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from fnbox.executor.codec import PREFIX_SIZE, Frame, decode_rest, encode_frame, rest_length
+from fnbox.executor.codec import Frame, FrameDecoder, encode_frame
 from fnbox.executor.errors import (
     ExecutorError,
     FrameTooLarge,
@@ -65,6 +65,32 @@ def worker_env(settings: ExecutorSettings) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC", **settings.worker_env}
 
 
+class _WorkerProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's subprocess protocol, except that stdout goes to ``on_data`` / ``on_eof``
+    (stdin and stderr stay streams)."""
+
+    def __init__(
+        self,
+        on_data: Callable[[bytes], None],
+        on_eof: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(limit=1024 * 1024, loop=loop)
+        self._on_data = on_data
+        self._on_eof = on_eof
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        if fd == 1:
+            self._on_data(data if isinstance(data, bytes) else data.encode())
+        else:
+            super().pipe_data_received(fd, data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        super().pipe_connection_lost(fd, exc)
+        if fd == 1:
+            self._on_eof()
+
+
 class WorkerProcess:
     """One child Node process speaking PROTOCOL.md over its stdin/stdout."""
 
@@ -97,6 +123,7 @@ class WorkerProcess:
         self._memory = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._pending: dict[int, asyncio.Future[Frame]] = {}
+        self._decoder = FrameDecoder(max_frame_bytes=settings.max_frame_bytes)
         self._ids = itertools.count(1)
         self._hello: asyncio.Future[Frame] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -149,6 +176,8 @@ class WorkerProcess:
         """Spawn the child with its OS limits and wait for its hello frame."""
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
+        # Ready before the spawn: stdout is decoded as soon as it arrives.
+        self._hello = loop.create_future()
         try:
             self.cgroup.create(memory_mib=self.memory_mib, pids_max=self.settings.pids_max)
             wrapper = limit_wrapper(
@@ -156,7 +185,8 @@ class WorkerProcess:
                 nofile=self.settings.nofile,
                 address_space_mib=self._address_space_mib,
             )
-            self._proc = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _WorkerProtocol(self._stdout_data, self._stdout_eof, loop),
                 *wrapper,
                 *self._netns,
                 *worker_command(self.settings),
@@ -166,8 +196,8 @@ class WorkerProcess:
                 env=worker_env(self.settings),
                 cwd=str(JS_DIR),
                 start_new_session=True,
-                limit=1024 * 1024,
             )
+            self._proc = asyncio.subprocess.Process(transport, protocol, loop)
         except (OSError, ValueError, RuntimeError) as exc:
             self.state = WorkerState.DEAD
             self.death_reason = "spawn_failed"
@@ -175,11 +205,11 @@ class WorkerProcess:
             self.exited.set()
             raise WorkerStartFailed(f"cannot start node worker: {exc}") from exc
         self.pid = self._proc.pid
-        self._hello = loop.create_future()
+        # stderr first: _reap waits for it. Frames on stdout are decoded as they arrive.
         self._tasks = [
-            asyncio.create_task(self._read_frames(), name=f"{self.name}-stdout"),
             asyncio.create_task(self._drain_stderr(), name=f"{self.name}-stderr"),
             asyncio.create_task(self._reap(), name=f"{self.name}-reap"),
+            *self._tasks,
         ]
         if self.state is WorkerState.DEAD:  # Stopped while it was being spawned.
             self._signal(signal.SIGKILL)
@@ -247,7 +277,7 @@ class WorkerProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
         # Let stderr reach EOF so that a crash report carries the worker's last words.
-        await asyncio.wait(self._tasks[1:2], timeout=0.2)
+        await asyncio.wait(self._tasks[:1], timeout=0.2)
         if self.state is not WorkerState.DEAD:
             tail = self.stderr_tail.decode(errors="replace").strip()[-300:]
             message = f"worker {self.pid} ({self.key or 'generic'}) exited with {self.exit_code}"
@@ -266,27 +296,31 @@ class WorkerProcess:
         if self._on_exit is not None:
             self._on_exit(self)
 
-    async def _read_frames(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        reader = self._proc.stdout
-        max_bytes = self.settings.max_frame_bytes
+    def _stdout_data(self, data: bytes) -> None:
+        """Called by the event loop with each chunk of the worker's stdout (no reader task:
+        a reply wakes its caller straight from the loop's read callback)."""
+        if self.state is WorkerState.DEAD:
+            return  # never trusted again; its calls have failed already
         try:
-            while True:
-                prefix = await reader.readexactly(PREFIX_SIZE)
-                rest = await reader.readexactly(rest_length(prefix, max_frame_bytes=max_bytes))
-                self._dispatch(decode_rest(rest))
-        except asyncio.IncompleteReadError:
-            # EOF: the process is most likely exiting; let _reap report it with its status.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.5):
-                    await self.exited.wait()
-            self.kill("crashed")
+            for frame in self._decoder.feed(data):
+                self._dispatch(frame)
         except FrameTooLarge as exc:
             log.warning("worker %s (%s): %s; killing it", self.pid, self.key, exc)
             self.kill("frame_too_large")
         except ProtocolError as exc:
             log.warning("worker %s (%s): protocol violation: %s", self.pid, self.key, exc)
             self.kill("protocol")
+
+    def _stdout_eof(self) -> None:
+        if self.state is not WorkerState.DEAD:
+            self._tasks.append(asyncio.create_task(self._stdout_closed()))
+
+    async def _stdout_closed(self) -> None:
+        # EOF: the process is most likely exiting; let _reap report it with its status.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await self.exited.wait()
+        self.kill("crashed")
 
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.type
@@ -349,8 +383,11 @@ class WorkerProcess:
         """Wait while the pipe to the worker is full."""
         if self._proc is None or self._proc.stdin is None:
             return
+        stdin = self._proc.stdin
+        if not stdin.transport.get_write_buffer_size():
+            return  # all written to the pipe already (the usual case): nothing to wait for
         try:
-            await self._proc.stdin.drain()
+            await stdin.drain()
         except (ConnectionError, RuntimeError) as exc:
             self.kill("crashed")
             raise WorkerCrashed(f"worker {self.pid} stopped reading: {exc}") from exc
