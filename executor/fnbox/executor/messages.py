@@ -78,11 +78,51 @@ def syntax_problem(raw: Any) -> SyntaxProblem | None:
 
 
 _OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+# A bound on the entries a result's runs announce (no batch has more events than its invoke
+# frame has bytes, 8 MiB by default), so that a corrupt run length cannot exhaust memory.
+MAX_BATCH_ENTRIES = 16 * 1024 * 1024
 
 
 def _event_result(key: tuple[Any, Any, Any], returned: bytes | None) -> EventResult:
     outcome, status, error_message = key
     return EventResult(_OUTCOMES[outcome], int(status), str(error_message), returned)
+
+
+def _batch_from_runs(
+    runs: list[Any], segments: list[bytes], pos: int
+) -> tuple[list[EventResult], int]:
+    """Entries from ``batch_runs``; the entries of a run without returned events are one
+    shared (frozen) EventResult, so 200 x OK costs one object, not 200."""
+    batch: list[EventResult] = []
+    for count, outcome, status, error_message, has_returned in runs:
+        if not isinstance(count, int) or count < 0 or len(batch) + count > MAX_BATCH_ENTRIES:
+            raise ProtocolError(f"bad batch run length {count!r}")
+        key = (outcome, status, error_message)
+        if has_returned:
+            batch.extend(_event_result(key, segments[pos + i]) for i in range(count))
+            pos += count
+        else:
+            batch.extend([_event_result(key, None)] * count)
+    return batch, pos
+
+
+def _batch_from_entries(
+    entries: list[Any], segments: list[bytes], pos: int
+) -> tuple[list[EventResult], int]:
+    """Entries from the older per-entry ``batch`` list (equal entries share one instance)."""
+    batch: list[EventResult] = []
+    shared: dict[tuple[Any, Any, Any], EventResult] = {}
+    for entry in entries:
+        key = (entry["outcome"], entry.get("status", 0), entry.get("error_message", ""))
+        if entry.get("has_returned"):
+            batch.append(_event_result(key, segments[pos]))
+            pos += 1
+            continue
+        item = shared.get(key)
+        if item is None:
+            item = shared[key] = _event_result(key, None)
+        batch.append(item)
+    return batch, pos
 
 
 def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
@@ -97,21 +137,11 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
         if h.get("has_returned"):
             returned = segments[pos]
             pos += 1
-        batch = []
-        # Batch entries are mostly identical (e.g. 200 x OK/200): EventResult is frozen, so
-        # equal entries share one instance, and outcomes come from a dict, not Outcome(...)
-        # (both several µs per event otherwise).
-        shared: dict[tuple[Any, Any, Any], EventResult] = {}
-        for entry in h.get("batch") or []:
-            key = (entry["outcome"], entry.get("status", 0), entry.get("error_message", ""))
-            if entry.get("has_returned"):
-                batch.append(_event_result(key, segments[pos]))
-                pos += 1
-                continue
-            item = shared.get(key)
-            if item is None:
-                item = shared[key] = _event_result(key, None)
-            batch.append(item)
+        runs = h.get("batch_runs")
+        if runs is not None:
+            batch, pos = _batch_from_runs(runs, segments, pos)
+        else:
+            batch, pos = _batch_from_entries(h.get("batch") or [], segments, pos)
         if pos != len(segments):
             raise ProtocolError(f"result announces {pos} segments but carries {len(segments)}")
         requests = [

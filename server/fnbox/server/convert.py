@@ -150,7 +150,43 @@ def token_pb(record: TokenRecord, *, secret: str = "") -> pb.Token:
     )
 
 
-_OUTCOME_NUMBERS = {o: ipb.Outcome.Value("OUTCOME_" + o.value) for o in ex.Outcome}
+_OUTCOME_LABELS = {o: "OUTCOME_" + o.value for o in ex.Outcome}
+# Wire tag of InvocationResult.batch_statuses (length-delimited).
+_BATCH_STATUSES_TAG = bytes([ipb.InvocationResult.BATCH_STATUSES_FIELD_NUMBER << 3 | 2])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _batch_statuses_wire(batch: list[ex.EventResult]) -> bytes:
+    """``batch_statuses`` as serialised fields, to be merged into the message in one parse.
+
+    Equal entries of a batch are one shared EventResult (messages.decode_result), encoded
+    once: 200 x OK costs one small message and a join instead of 200 ``add()`` calls.
+    """
+    parts = []
+    previous: ex.EventResult | None = None
+    wire = b""
+    for item in batch:
+        if item is not previous:
+            status = ipb.EventResult(
+                outcome=_OUTCOME_LABELS[item.outcome],
+                status=item.status,
+                error_message=item.error_message,
+            )
+            if item.returned is not None:
+                status.returned = item.returned
+            body = status.SerializeToString()
+            wire = _BATCH_STATUSES_TAG + _varint(len(body)) + body
+            previous = item
+        parts.append(wire)
+    return b"".join(parts)
 
 
 def result_pb(result: ex.InvocationResult, *, version: str) -> ipb.InvocationResult:
@@ -175,17 +211,8 @@ def result_pb(result: ex.InvocationResult, *, version: str) -> ipb.InvocationRes
     )
     if result.returned is not None:
         message.returned = result.returned
-    # Per event of a batch: add() in place with the enum's number (building a list of
-    # messages with enum names costs several times more per event).
-    add_status = message.batch_statuses.add
-    for item in result.batch:
-        status = add_status(
-            outcome=_OUTCOME_NUMBERS[item.outcome],
-            status=item.status,
-            error_message=item.error_message,
-        )
-        if item.returned is not None:
-            status.returned = item.returned
+    if result.batch:
+        message.MergeFromString(_batch_statuses_wire(result.batch))
     if result.error is not None:
         message.error.CopyFrom(
             ipb.UserError(

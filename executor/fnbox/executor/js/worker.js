@@ -109,6 +109,31 @@ function errorInfo(err) {
   return { name: 'Error', message: String(err), stack: '' };
 }
 
+// A batch's entries as runs of equal consecutive ones, [count, outcome, status,
+// error_message, has_returned] (PROTOCOL.md); returned events are appended to `segments`.
+function batchRuns(batch, segments) {
+  const runs = [];
+  let last = null;
+  let prev = null;
+  for (const b of batch) {
+    const has = b.returned !== null && b.returned !== undefined;
+    if (has) segments.push(Buffer.from(b.returned, 'utf8'));
+    if (b === prev) {
+      last[0] += 1;
+      continue;
+    }
+    const message = b.error_message || '';
+    if (last !== null && last[1] === b.outcome && last[2] === b.status && last[3] === message && last[4] === has) {
+      last[0] += 1;
+    } else {
+      last = [1, b.outcome, b.status, message, has];
+      runs.push(last);
+    }
+    prev = b;
+  }
+  return runs;
+}
+
 function resultFrame(id, res, maxFrameBytes) {
   const segments = [];
   const events = res.events || [];
@@ -130,13 +155,7 @@ function resultFrame(id, res, maxFrameBytes) {
     has_returned: hasReturned,
   };
   if (res.error) header.error = res.error;
-  if (res.batch) {
-    header.batch = res.batch.map((b) => {
-      const has = b.returned !== null && b.returned !== undefined;
-      if (has) segments.push(Buffer.from(b.returned, 'utf8'));
-      return { outcome: b.outcome, status: b.status, error_message: b.error_message || '', has_returned: has };
-    });
-  }
+  if (res.batch) header.batch_runs = batchRuns(res.batch, segments);
   const frame = encodeFrame(header, segments);
   if (frame.length <= maxFrameBytes) return frame;
   // Too large: an error instead, keeping the logs and requests if they fit (they may be
@@ -290,7 +309,7 @@ function warmUp(maxFrameBytes) {
   return frames.length;
 }
 
-module.exports = { main, encodeFrame, decodeRest, FrameReader, PROTOCOL_VERSION };
+module.exports = { main, encodeFrame, decodeRest, resultFrame, FrameReader, PROTOCOL_VERSION };
 
 if (require.main === module) {
   main({ sandbox: require('./runtime/sandbox.js') });

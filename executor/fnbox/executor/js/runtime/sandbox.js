@@ -194,7 +194,7 @@ function invoke(runtime, state, kind, segments, trace) {
   return new Promise((resolve) => {
     const inv = {
       done: false, logs: [], logBytes: 0, logsDropped: 0, events: [], objects: [], requests: [],
-      overflow: null, start: nowMs(),
+      overflow: null, batchBytes: 0, start: nowMs(),
       traceparent: trace && typeof trace.traceparent === 'string' ? trace.traceparent : '',
       finish(resultText) {
         inv.done = true;
@@ -203,7 +203,11 @@ function invoke(runtime, state, kind, segments, trace) {
     };
     invocations.run(inv, () => {
       if (kind === 'request') runtime.invoke('request', text(segs[0]), text(segs[1]), text(segs[2]) || '{}');
-      else if (kind === 'event' || kind === 'batch') runtime.invoke(kind, text(segs[0]), text(segs[1]) || '{}', '');
+      else if (kind === 'event' || kind === 'batch') {
+        const payload = text(segs[0]);
+        inv.batchBytes = payload.length;
+        runtime.invoke(kind, payload, text(segs[1]) || '{}', '');
+      }
       else inv.finish(JSON.stringify({ outcome: 'ERROR', error: { name: 'Error', message: `unknown invocation kind ${kind}`, stack: '' } }));
     });
   });
@@ -214,6 +218,30 @@ function errorOf(v) {
   return { name: String(v.name ?? 'Error'), message: String(v.message ?? ''), stack: String(v.stack ?? '') };
 }
 const jsonOrNull = (v) => (typeof v === 'string' ? v : null);
+
+/**
+ * The per-event entries of a batch from the runtime's runs ([count, outcome, status,
+ * error_message, has_returned], see statusRuns in context/core.js). Entries of a run without
+ * a returned event are one shared object. At most `bound` entries (the batch's JSON length:
+ * no batch has more events than bytes), so a corrupted count cannot exhaust memory.
+ */
+function batchEntries(runs, returned, bound) {
+  const entries = [];
+  const events = Array.isArray(returned) ? returned : [];
+  let next = 0;
+  for (const run of runs) {
+    if (!Array.isArray(run)) continue;
+    const count = Number.isInteger(run[0]) && run[0] > 0 ? Math.min(run[0], bound - entries.length) : 0;
+    const outcome = OUTCOMES.has(run[1]) ? run[1] : 'ERROR';
+    const status = Number.isInteger(run[2]) ? run[2] : 500;
+    const errorMessage = String(run[3] ?? '');
+    const shared = { outcome, status, error_message: errorMessage, returned: null };
+    for (let i = 0; i < count; i++) {
+      entries.push(run[4] === true ? { ...shared, returned: jsonOrNull(events[next++]) } : shared);
+    }
+  }
+  return entries;
+}
 
 function buildResult(state, inv, resultText, kind) {
   let r;
@@ -236,14 +264,7 @@ function buildResult(state, inv, resultText, kind) {
     events: ok ? inv.events : [], objects: ok ? inv.objects : [], returned: jsonOrNull(r.returned),
   };
   if (error) result.error = error;
-  if (kind === 'batch' && Array.isArray(r.batch)) {
-    result.batch = r.batch.map((b) => ({
-      outcome: OUTCOMES.has(b && b.outcome) ? b.outcome : 'ERROR',
-      status: Number.isInteger(b && b.status) ? b.status : 500,
-      error_message: String((b && b.error_message) ?? ''),
-      returned: jsonOrNull(b && b.returned),
-    }));
-  }
+  if (kind === 'batch' && Array.isArray(r.batch_runs)) result.batch = batchEntries(r.batch_runs, r.batch_returned, inv.batchBytes);
   let size = (result.returned || '').length;
   for (const s of result.events) size += s.length;
   for (const s of result.objects) size += s.length;

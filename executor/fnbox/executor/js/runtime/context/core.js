@@ -261,16 +261,38 @@
     }
   }
 
+  // A batch's per-event statuses as runs of equal consecutive entries
+  // [count, outcome, status, error_message, has_returned], and the returned events in order:
+  // 200 OK entries cross to the host as one run, not 200 objects serialised and parsed again.
+  function statusRuns() {
+    const runs = [];
+    const returned = [];
+    let last = null;
+    return {
+      add(outcome, status, message, ret) {
+        const has = typeof ret === 'string';
+        if (has) returned[returned.length] = ret;
+        if (last !== null && last[1] === outcome && last[2] === status && last[3] === message && last[4] === has) last[0] += 1;
+        else runs[runs.length] = last = [1, outcome, status, message, has];
+      },
+      result(outcome, error) {
+        const r = { outcome, batch_runs: runs, batch_returned: returned };
+        if (error) r.error = error;
+        return r;
+      },
+    };
+  }
+
   async function runBatch(events, settings) {
     if (!Array.isArray(events)) throw new InvalidEventPayload('a batch must be a JSON array of events');
     const onBatch = fnType === 'DESTINATION' || fnType === 'INSERT_DESTINATION' ? getHandler('onBatch') : null;
+    const out = statusRuns();
     if (!onBatch) {
-      const batch = [];
       for (const event of events) {
         const r = await runEvent(event, settings);
-        batch.push({ outcome: r.outcome, status: statusOf(r.outcome), error_message: r.error ? r.error.message : '', returned: r.returned });
+        out.add(r.outcome, statusOf(r.outcome), r.error ? r.error.message : '', r.returned);
       }
-      return { outcome: 'OK', batch };
+      return out.result('OK');
     }
     let value;
     try {
@@ -278,23 +300,24 @@
     } catch (e) {
       const outcome = outcomeOf(e);
       const error = errorInfo(e);
-      const batch = events.map(() => ({ outcome, status: statusOf(outcome), error_message: error.message, returned: null }));
-      return { outcome, error, batch };
+      for (let i = 0; i < events.length; i++) out.add(outcome, statusOf(outcome), error.message, null);
+      return out.result(outcome, error);
     }
     const list = Array.isArray(value) ? value : [];
-    const batch = events.map((_, i) => {
+    for (let i = 0; i < events.length; i++) {
       const item = list[i];
       if (isInsert()) {
-        if (item === undefined || item === null) return { outcome: 'DROP', status: 400, error_message: 'filtered at insert function', returned: null };
-        if (typeof item !== 'object' || Array.isArray(item)) return { outcome: 'ERROR', status: 400, error_message: NOT_ONE_EVENT, returned: null };
-        return { outcome: 'OK', status: 200, error_message: '', returned: stringifyOrNull(item) };
+        if (item === undefined || item === null) out.add('DROP', 400, 'filtered at insert function', null);
+        else if (typeof item !== 'object' || Array.isArray(item)) out.add('ERROR', 400, NOT_ONE_EVENT, null);
+        else out.add('OK', 200, '', stringifyOrNull(item));
+        continue;
       }
       const status = item && typeof item === 'object' && Number.isFinite(Number(item.status)) && item.status !== null ? Math.trunc(Number(item.status)) : 200;
       const msg = item && typeof item === 'object' && item.errormessage !== undefined && item.errormessage !== null ? String(item.errormessage) : '';
       const outcome = status >= 200 && status < 300 ? 'OK' : (status >= 500 || status === 429 ? 'RETRY' : 'ERROR');
-      return { outcome, status, error_message: msg, returned: null };
-    });
-    return { outcome: 'OK', batch };
+      out.add(outcome, status, msg, null);
+    }
+    return out.result('OK');
   }
 
   async function runRequest(metaText, bodyText, settings) {
