@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from fnbox.executor.spans import provider_records
 from fnbox.telemetry.propagation import TRACEPARENT, TRACESTATE, context_of
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKind, Status
+from opentelemetry.trace import SpanKind, Status
 from opentelemetry.trace import StatusCode as SpanStatus
 
 __all__ = ["ServerSpans", "server_interceptor"]
@@ -49,13 +49,6 @@ def server_interceptor(provider: trace.TracerProvider | None = None) -> ServerSp
     return ServerSpans(provider)
 
 
-def _records(provider: trace.TracerProvider) -> bool:
-    """Whether ``provider`` may record a span (an SDK provider whose sampler is not ALWAYS_OFF)."""
-    if isinstance(provider, NoOpTracerProvider | ProxyTracerProvider):
-        return False
-    return getattr(provider, "sampler", None) is not ALWAYS_OFF
-
-
 def _remote_context(metadata: Iterable[tuple[str, str | bytes]] | None) -> Context | None:
     """The caller's trace context from the call metadata, when it sent a valid one."""
     carrier: dict[str, str] | None = None
@@ -79,7 +72,11 @@ class ServerSpans(_Interceptor):
         provider = self._provider or trace.get_tracer_provider()
         cached = self._tracer_of
         if cached is None or cached[0] is not provider:
-            cached = (provider, provider.get_tracer("fnbox.server.grpc"), _records(provider))
+            cached = (
+                provider,
+                provider.get_tracer("fnbox.server.grpc"),
+                provider_records(provider),
+            )
             self._tracer_of = cached
         return cached[1], cached[2]
 
