@@ -33,6 +33,10 @@ SPEC → tests
   → test_set_objects_never_reach_destinations
 - §2 receivedAt (and a messageId) are set by the Tracking API, not the function [boreal]
   → test_ingest_sets_received_at_and_message_id
+- §1 / §6 the integrations object is applied before destination and insert functions: a
+  filtered event is not invoked; a destination function's key is "<Fn name> (<Workspace
+  name>)", exact and case-sensitive; "All": false blocks every destination whose key is not
+  true [doc] → test_integrations_object_filters_before_insert_and_destination
 - §2 deployed sources get JSON keys alphabetized [doc]: deliberately not reproduced, the body
   reaches onRequest byte for byte (docs/segment-compat.md)
   → test_webhook_body_reaches_the_function_unchanged
@@ -58,7 +62,7 @@ from fnbox.gateway.settings import GatewaySettings
 from tests.conformance.harness import DESTINATION, INSERT_DESTINATION, INSERT_SOURCE, SOURCE
 from tests.e2e import pipeline
 from tests.e2e.sink import Sink
-from tests.e2e.system import System
+from tests.e2e.system import System, metric
 from tests.support import polling
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
@@ -466,3 +470,55 @@ async def test_webhook_body_reaches_the_function_unchanged(
     await eventually(system, lambda: len(sink.received("raw")) >= 1, within=30, what="the event")
     properties = sink.received("raw")[0]["properties"]
     assert properties == {"text": body.decode(), "keys": ["zeta", "alpha"]}
+
+
+SEEN_BY_INSERT = """
+async function onTrack(event, settings) {
+  await fetch(settings.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ seen: event.event }) })
+  return event
+}"""
+
+EMITS_INTEGRATIONS = """
+async function onRequest(request) {
+  for (const e of request.json().events) Segment.track({ event: e.event, userId: 'u', integrations: e.integrations })
+}"""
+
+
+async def test_integrations_object_filters_before_insert_and_destination(
+    system: System, client: FnboxClient, sink: Sink
+) -> None:
+    fn = await deployed(
+        client, INSERT_DESTINATION, SEEN_BY_INSERT, settings_schema=[pipeline.URL_SETTING]
+    )
+    insert = await client.instances.create(
+        fn.name, "seen", settings={"url": sink.url("integrations-insert")}
+    )
+    src = await source(client, EMITS_INTEGRATIONS)
+    dest = await destination(client, sink, "integrations", [src.name], insert_instance=insert.name)
+    function = await client.functions.get(dest.function)
+    workspace = await client.workspaces.get()
+    key = f"{function.display_name} ({workspace.display_name})"
+    events = [
+        {"event": "Only me", "integrations": {"All": False, key: True}},
+        {"event": "Not me", "integrations": {key: False}},
+        {"event": "Nobody", "integrations": {"All": False}},
+        {"event": "Wrong case", "integrations": {"All": False, key.upper(): True}},
+        {"event": "Everyone", "integrations": {"All": True}},
+    ]
+    filtered = "fnbox_delivery_filtered_total"
+    before = await metric(system, filtered)
+    await post(system, src, {"events": events})
+
+    async def routed() -> bool:
+        return (
+            len(sink.received("integrations")) >= 2 and await metric(system, filtered) >= before + 3
+        )
+
+    await eventually(system, routed, within=60, what="2 delivered and 3 filtered events")
+    assert sorted(str(e["event"]) for e in sink.received("integrations")) == ["Everyone", "Only me"]
+    # The filtered events never reached the insert function either.
+    assert sorted(str(e["seen"]) for e in sink.received("integrations-insert")) == [
+        "Everyone",
+        "Only me",
+    ]
+    assert await metric(system, filtered) == before + 3

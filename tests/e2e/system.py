@@ -126,6 +126,7 @@ class System:
     scale_out: bool = False
     grpc_port: int = field(default_factory=free_port)
     http_ports: list[int] = field(default_factory=list)
+    metrics_ports: list[int] = field(default_factory=list)
     procs: dict[str, Proc] = field(default_factory=dict)
 
     @property
@@ -140,9 +141,16 @@ class System:
     def token(self) -> str:
         return (self.data_dir / "admin.token").read_text().strip()
 
-    def _proc(self, name: str, args: list[str]) -> Proc:
+    @property
+    def metrics_urls(self) -> list[str]:
+        """Where the processes that route events serve their metrics (GET /metrics)."""
+        if not self.scale_out:
+            return [f"{self.http}/metrics"]
+        return [f"http://127.0.0.1:{port}/metrics" for port in self.metrics_ports]
+
+    def _proc(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> Proc:
         common = ["--data-dir", str(self.data_dir), "--target", self.target]
-        proc = Proc([*args, *common], self.env, self.data_dir / f"{name}.log")
+        proc = Proc([*args, *common], {**self.env, **(env or {})}, self.data_dir / f"{name}.log")
         self.procs[name] = proc
         return proc
 
@@ -165,8 +173,11 @@ class System:
             self._proc("control", ["control", "--grpc-listen", self.target])
             for i, port in enumerate(self.http_ports):
                 self._proc(f"gateway{i}", ["gateway", "--http-listen", f"127.0.0.1:{port}"])
-            for i in range(deliveries):
-                self._proc(f"delivery{i}", ["delivery"])
+            if not self.metrics_ports:
+                self.metrics_ports = [free_port() for _ in range(deliveries)]
+            for i, port in enumerate(self.metrics_ports):
+                metrics = {"FNBOX_TELEMETRY__METRICS_LISTEN": f"127.0.0.1:{port}"}
+                self._proc(f"delivery{i}", ["delivery"], metrics)
         await self.restart()
 
     async def restart(self, only: str | None = None) -> None:
@@ -233,6 +244,24 @@ async def _healthy(port: int) -> bool:
             return response.status == 200
     except (aiohttp.ClientError, TimeoutError):
         return False
+
+
+async def metric(system: System, name: str) -> float:
+    """The sum of every sample of metric ``name`` (Prometheus name, any labels) over the
+    processes of ``system`` that serve one; a process that does not answer counts 0."""
+    total = 0.0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        for url in system.metrics_urls:
+            try:
+                async with session.get(url) as response:
+                    text = await response.text()
+            except (aiohttp.ClientError, TimeoutError):
+                continue
+            for line in text.splitlines():
+                sample, _, value = line.rpartition(" ")
+                if sample == name or sample.startswith(name + "{"):
+                    total += float(value)
+    return total
 
 
 def base_env(extra: Mapping[str, str]) -> dict[str, str]:

@@ -1,14 +1,16 @@
-"""Webhooks in, HTTP requests out: the pipeline end to end on each backend."""
+"""Webhooks in, HTTP requests out: the pipeline end to end on each backend; the integrations
+object decides which destinations an event reaches."""
 
 from __future__ import annotations
 
 import aiohttp
 import pytest
 from fnbox.client import FnboxClient
+from fnbox.functions.v1 import resources_pb2
 
 from tests.e2e import pipeline
 from tests.e2e.sink import Sink
-from tests.e2e.system import System, eventually
+from tests.e2e.system import System, eventually, metric
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -54,3 +56,60 @@ async def test_every_workspace_is_served(system: System, client: FnboxClient, si
     )
     assert len(acked) == 3
     await eventually(lambda: len(sink.received("second")) == 3, within=60, what="3 events")
+
+
+INTEGRATIONS_SOURCE = """
+async function onRequest(request, settings) {
+  const e = request.json()
+  Segment.track({ event: e.event, userId: e.userId, integrations: e.integrations })
+}
+"""
+
+
+async def test_integrations_object_decides_which_destinations_are_invoked(
+    system: System, client: FnboxClient, sink: Sink
+) -> None:
+    created = await client.workspaces.create("Acme Corp")
+    async with FnboxClient(system.target, created.admin_token.secret) as acme:
+        fn = await pipeline.deployed(
+            acme, "tagged", resources_pb2.FUNCTION_TYPE_SOURCE, INTEGRATIONS_SOURCE
+        )
+        src = await acme.instances.create(fn.name, "tagged")
+        for name in ("Alpha", "Beta", "Gamma"):
+            await pipeline.destination(acme, name, sink.url(name), [src.name])
+    # Segment's key of a destination function: "<Fn display name> (<Workspace display name>)".
+    alpha, beta = "Alpha (Acme Corp)", "Beta (Acme Corp)"
+    cases: list[tuple[dict[str, object] | None, set[str]]] = [
+        (None, {"Alpha", "Beta", "Gamma"}),
+        ({"All": False, alpha: True}, {"Alpha"}),
+        ({beta: False}, {"Alpha", "Gamma"}),
+        ({"All": True, alpha: {"option": 1}, "Beta": False}, {"Alpha", "Beta", "Gamma"}),
+        ({"All": False}, set()),
+        ({"All": False, "alpha (acme corp)": True}, set()),  # case-sensitive
+    ]
+    filtered_before = await metric(system, FILTERED)
+    bodies: list[object] = [
+        {"event": f"case {i}", "userId": f"u{i}", "integrations": integrations}
+        for i, (integrations, _) in enumerate(cases)
+    ]
+    acked, _, _ = await pipeline.post_many(pipeline.webhook_url(system.http, src), bodies)
+    assert len(acked) == len(cases)
+    expected = {
+        name: sorted(f"case {i}" for i, (_, names) in enumerate(cases) if name in names)
+        for name in ("Alpha", "Beta", "Gamma")
+    }
+    blocked = sum(3 - len(names) for _, names in cases)
+
+    async def settled() -> bool:
+        delivered = all(len(sink.received(n)) >= len(events) for n, events in expected.items())
+        return delivered and await metric(system, FILTERED) - filtered_before >= blocked
+
+    # Every (event, destination) pair is now either delivered or counted as filtered.
+    await eventually(settled, within=60, what=lambda: f"deliveries and {blocked} filtered")
+    for name, events in expected.items():
+        assert sorted(str(e["event"]) for e in sink.received(name)) == events
+        assert sink.route(name).attempts == len(events)  # blocked events were never invoked
+    assert await metric(system, FILTERED) - filtered_before == blocked
+
+
+FILTERED = "fnbox_delivery_filtered_total"

@@ -1,4 +1,5 @@
-"""Pure pipeline policies: backoff, webhook auth, event enrichment, outcome verdicts, breaker."""
+"""Pure pipeline policies: backoff, webhook auth, event enrichment, outcome verdicts, breaker,
+the integrations object."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import orjson
 import pytest
 from fnbox.delivery.backoff import Backoff
 from fnbox.delivery.breaker import CircuitBreaker
+from fnbox.delivery.integrations import allows, integrations_of, restricts
 from fnbox.delivery.outcomes import Verdict, for_event_result, for_outcome
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.functions.v1 import resources_pb2
@@ -108,3 +110,42 @@ def test_breaker_opens_after_consecutive_failures_and_closes_on_success() -> Non
     assert breaker.is_open and 29 < breaker.wait_time() <= 30
     breaker.record_success()
     assert not breaker.is_open and breaker.trips == 1
+
+
+KEY = "Forward (Acme)"
+
+
+@pytest.mark.parametrize(
+    ("integrations", "allowed"),
+    [
+        ({}, True),
+        ({"All": True}, True),
+        ({"All": False}, False),
+        ({"All": False, KEY: True}, True),
+        ({"All": False, KEY: {"apiKey": "options"}}, True),
+        ({KEY: False}, False),
+        ({"All": True, KEY: False}, False),
+        ({"forward (acme)": False}, True),  # keys are case-sensitive
+        ({"All": False, "forward (acme)": True}, False),
+        ({"Forward": False}, True),  # the workspace is part of the key
+        ({"All": "no"}, True),  # only the JSON value false disables
+    ],
+)
+def test_integrations_object(integrations: dict[str, object], allowed: bool) -> None:
+    assert allows(integrations, KEY) is allowed
+    if not allowed:  # the router skips key lookups only when nothing can be blocked
+        assert restricts(integrations)
+
+
+def test_integrations_that_block_nothing_need_no_key_lookup() -> None:
+    assert not restricts({})
+    assert not restricts({"All": True, KEY: True, "Other (Acme)": {"x": 1}})
+    assert restricts({"Other (Acme)": False})
+
+
+def test_integrations_are_read_only_from_events_that_name_them() -> None:
+    assert integrations_of(b'{"type":"track","event":"x"}') is None
+    assert integrations_of(b'{"type":"track","event":"integrations"}') is None
+    assert integrations_of(b'{"type":"track","integrations":{"All":false}}') == {"All": False}
+    assert integrations_of(b'{"type":"track","integrations":["All"]}') is None
+    assert integrations_of(b'{"integrations": nope') is None

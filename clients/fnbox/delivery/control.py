@@ -75,6 +75,13 @@ class ControlPlane:
             "FunctionService", "GetFunction", request, resources_pb2.Function, idempotent=True
         )
 
+    async def get_workspace(self, name: str) -> resources_pb2.Workspace:
+        """The workspace ``name`` (``workspaces/w``; for its display name)."""
+        request = service_pb2.GetWorkspaceRequest(name=name)
+        return await self._transport.unary(
+            "WorkspaceService", "GetWorkspace", request, resources_pb2.Workspace, idempotent=True
+        )
+
     async def list_instances(self, parent: str) -> list[resources_pb2.Instance]:
         """Every instance of workspace ``parent``."""
         instances: list[resources_pb2.Instance] = []

@@ -3,6 +3,9 @@
 The fan-out is published (durably, dedup_id = messageId, so each destination gets an event
 once per messageId) before the event is acknowledged: a crash redelivers the event and the
 republished copies are dropped as duplicates.
+
+An event's ``integrations`` object is applied here, before any destination or insert function
+runs (SEGMENT-SPEC §1): a destination it blocks is not published to at all.
 """
 
 from __future__ import annotations
@@ -14,13 +17,22 @@ from collections.abc import Callable
 from fnbox.bus import Bus, Delivery
 from fnbox.delivery import headers as h
 from fnbox.delivery.busio import Outgoing, publish_all
-from fnbox.delivery.routing import Connections
+from fnbox.delivery.integrations import IntegrationKeys, allows, integrations_of, restricts
+from fnbox.delivery.routing import Connections, Destination
+from opentelemetry import metrics
 
 __all__ = ["GROUP", "Router"]
 
 log = logging.getLogger(__name__)
 
 GROUP = "router"
+
+_filtered = metrics.get_meter("fnbox.pipeline").create_counter(
+    "fnbox.delivery.filtered",
+    unit="1",
+    description="Events not routed to a connected destination, by reason (integrations: the "
+    "event's integrations object blocks that destination).",
+)
 
 
 class Router:
@@ -31,6 +43,7 @@ class Router:
         *,
         bus: Bus,
         connections: Connections,
+        keys: IntegrationKeys,
         batch: int,
         lease: float,
         retry_delay: float,
@@ -38,11 +51,13 @@ class Router:
     ) -> None:
         self._bus = bus
         self._connections = connections
+        self._keys = keys
         self._batch = batch
         self._lease = lease
         self._retry_delay = retry_delay
         self._on_topic = on_topic
         self.routed = 0
+        self.filtered = 0
 
     async def run_topic(self, topic: str) -> None:
         while True:
@@ -59,12 +74,16 @@ class Router:
 
     async def _route(self, deliveries: list[Delivery]) -> None:
         fanout: dict[str, list[Outgoing]] = {}
+        filtered = 0
         try:
             for delivery in deliveries:
                 message = delivery.message
                 source = message.headers[h.SOURCE]
                 message_id = message.headers.get(h.MESSAGE_ID) or message.id
-                for destination in await self._connections.destinations(source):
+                destinations = await self._connections.destinations(source)
+                allowed = await self._allowed(message.data, destinations)
+                filtered += len(destinations) - len(allowed)
+                for destination in allowed:
                     headers = dict(message.headers)
                     headers[h.INSTANCE] = destination.name
                     fanout.setdefault(h.topic(h.DELIVERIES, destination.name), []).append(
@@ -82,6 +101,22 @@ class Router:
         for delivery in deliveries:
             await _quietly(delivery.ack())
         self.routed += len(deliveries)
+        if filtered:
+            self.filtered += filtered
+            _filtered.add(filtered, {"reason": "integrations"})
+
+    async def _allowed(self, event: bytes, destinations: list[Destination]) -> list[Destination]:
+        """The destinations the event's integrations object lets through (all without one)."""
+        if not destinations:
+            return destinations
+        integrations = integrations_of(event)
+        if integrations is None or not restricts(integrations):
+            return destinations
+        return [
+            d
+            for d in destinations
+            if allows(integrations, await self._keys.key(d.name, d.function))
+        ]
 
 
 async def _quietly(action: object) -> None:

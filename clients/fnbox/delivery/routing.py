@@ -18,6 +18,7 @@ class Destination:
 
     name: str
     id: str
+    function: str
 
 
 class Connections:
@@ -49,5 +50,7 @@ class Connections:
                 continue
             for source in instance.sources:
                 full = source if "/" in source else f"{workspace}/instances/{source}"
-                table.setdefault(full, []).append(Destination(instance.name, instance.id))
+                table.setdefault(full, []).append(
+                    Destination(instance.name, instance.id, instance.function)
+                )
         return table

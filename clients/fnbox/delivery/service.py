@@ -11,6 +11,7 @@ from fnbox.bus import Bus
 from fnbox.delivery import headers as h
 from fnbox.delivery.control import ControlPlane
 from fnbox.delivery.destination import DestinationWorker
+from fnbox.delivery.integrations import IntegrationKeys
 from fnbox.delivery.replay import ReplayPump
 from fnbox.delivery.router import Router
 from fnbox.delivery.routing import Connections
@@ -41,6 +42,7 @@ class DeliveryService:
         self.router = Router(
             bus=bus,
             connections=Connections(control, settings.routing_cache_seconds),
+            keys=IntegrationKeys(control, settings.routing_cache_seconds),
             batch=settings.router_batch,
             lease=settings.lease_seconds,
             retry_delay=settings.platform_retry_seconds,

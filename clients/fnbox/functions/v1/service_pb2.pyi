@@ -178,8 +178,10 @@ class CreateWorkspaceResponse(_message.Message):
     def __init__(self, workspace: _Optional[_Union[_resources_pb2.Workspace, _Mapping]] = ..., admin_token: _Optional[_Union[_resources_pb2.Token, _Mapping]] = ...) -> None: ...
 
 class GetWorkspaceRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class CreateTokenRequest(_message.Message):
     __slots__ = ("parent", "role", "description")

@@ -36,9 +36,10 @@ class WorkspaceService(Servicer, service_pb2_grpc.WorkspaceServiceServicer):
     async def GetWorkspace(
         self, request: spb.GetWorkspaceRequest, principal: Principal
     ) -> pb.Workspace:
-        workspace = await self.store.get_workspace(principal.workspace_id)
+        workspace_id = principal.workspace(request.name)  # another one: platform admins only
+        workspace = await self.store.get_workspace(workspace_id)
         if workspace is None:
-            raise NotFound(names.workspace_name(principal.workspace_id), kind="workspace")
+            raise NotFound(names.workspace_name(workspace_id), kind="workspace")
         return convert.workspace_pb(workspace)
 
     @rpc(Role.ADMIN)
