@@ -7,7 +7,6 @@ multiplexed over one long-lived InvokeStream, so thousands can be in flight at l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +17,7 @@ from fnbox.client.errors import RPCError, Unavailable
 from fnbox.client.pipeline import invoke_many
 from fnbox.client.retry import RetryPolicy
 from fnbox.client.transport import Transport
+from fnbox.delivery.tasks import cancel_and_wait
 from fnbox.functions.v1 import dead_letters_pb2, invocation_pb2, resources_pb2, service_pb2
 from fnbox.telemetry.invoke import traced_invoke
 
@@ -158,9 +158,7 @@ class _StreamInvoker:
     async def close(self) -> None:
         self._closed = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         self._fail_all(Unavailable("the invoker is closed", code=grpc.StatusCode.UNAVAILABLE))
 
     async def _run(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -16,6 +15,7 @@ from fnbox.delivery.replay import ReplayPump
 from fnbox.delivery.router import Router
 from fnbox.delivery.routing import Connections
 from fnbox.delivery.settings import DeliverySettings
+from fnbox.delivery.tasks import cancel_and_wait
 from fnbox.delivery.topics import TopicWorkers
 
 __all__ = ["DeliveryService"]
@@ -88,9 +88,7 @@ class DeliveryService:
 
     async def stop(self) -> None:
         if self._replay_task is not None:
-            self._replay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._replay_task
+            await cancel_and_wait([self._replay_task])
         await self._events.stop()
         await self._destinations.stop()
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fnbox.bus import Bus
+from fnbox.delivery.tasks import cancel_and_wait
 
 __all__ = ["TopicWorkers"]
 
@@ -49,12 +49,7 @@ class TopicWorkers:
             self._ensure(topic)
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._scanner, *self._tasks.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(t for t in (self._scanner, *self._tasks.values()) if t is not None)
         self._tasks.clear()
 
     async def _scan(self) -> None:
