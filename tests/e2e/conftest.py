@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from fnbox.client import FnboxClient
+from fnbox.server.app import ControlService
+from fnbox.server.settings import GrpcSettings, Settings
 
 from tests.e2e.backends import Backend, backend
 from tests.e2e.sink import Sink
@@ -35,6 +37,17 @@ async def system(backend_env: Backend, tmp_path: Path) -> AsyncIterator[System]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+async def control(tmp_path: Path) -> AsyncIterator[ControlService]:
+    """A control service in this process (for tests of the pipeline's parts in-process)."""
+    service = ControlService(Settings(data_dir=tmp_path, grpc=GrpcSettings(listen="127.0.0.1:0")))
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
 
 
 @pytest.fixture

@@ -49,8 +49,11 @@ async def deployed(
     *,
     schema: Sequence[resources_pb2.SettingDefinition] = (),
     batch: resources_pb2.BatchOptions | None = None,
+    limits: resources_pb2.FunctionLimits | None = None,
 ) -> resources_pb2.Function:
-    fn = await client.functions.create(name, type, code, settings_schema=schema, batch=batch)
+    fn = await client.functions.create(
+        name, type, code, settings_schema=schema, batch=batch, limits=limits
+    )
     return await client.functions.deploy(fn.name)
 
 
@@ -67,6 +70,7 @@ async def destination(
     *,
     code: str = DESTINATION,
     batch: resources_pb2.BatchOptions | None = None,
+    limits: resources_pb2.FunctionLimits | None = None,
 ) -> resources_pb2.Instance:
     fn = await deployed(
         client,
@@ -75,6 +79,7 @@ async def destination(
         code,
         schema=[URL_SETTING],
         batch=batch,
+        limits=limits,
     )
     return await client.instances.create(
         fn.name, name, settings=orjson.dumps({"url": url}), sources=list(sources)

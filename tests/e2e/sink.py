@@ -20,6 +20,8 @@ class Route:
     hang: bool = False
     received: list[dict[str, object]] = field(default_factory=list)
     attempts: int = 0
+    # Requests hanging right now (held until the sink stops).
+    hanging: int = 0
 
 
 class Sink:
@@ -64,8 +66,12 @@ class Sink:
         route.attempts += 1
         body = await request.read()
         if route.hang:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._release.wait()
+            route.hanging += 1
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._release.wait()
+            finally:
+                route.hanging -= 1
             return web.Response(status=503)
         if route.failures:
             return web.Response(status=route.failures.pop(0))

@@ -66,6 +66,47 @@ async def test_hanging_destination_does_not_hold_back_others(
     assert sink.route("hangs").attempts >= 1 and not sink.received("hangs")
 
 
+async def test_hanging_destinations_do_not_starve_a_healthy_one(
+    system: System, client: FnboxClient, sink: Sink
+) -> None:
+    """More invocations hang than the control service runs at once on one InvokeStream
+    (grpc.stream_concurrency, 64): 5 destinations x 16 in flight each (DELIVERY__CONCURRENCY),
+    held by their endpoint for up to a minute. The healthy destination gets every event while
+    they hang: its invocations never queue behind theirs."""
+    src = await pipeline.source(client)
+    hangers = [
+        await pipeline.destination(
+            client,
+            f"hangs{i}",
+            sink.url(f"hangs{i}"),
+            [src.name],
+            limits=resources_pb2.FunctionLimits(timeout_ms=60000),
+        )
+        for i in range(5)
+    ]
+    for i in range(5):
+        sink.route(f"hangs{i}").hang = True
+    await pipeline.destination(client, "healthy", sink.url("healthy"), [src.name])
+    url = pipeline.webhook_url(system.http, src)
+    try:
+        acked, _, _ = await pipeline.post_many(url, [pipeline.track(i) for i in range(40)])
+        assert len(acked) == 40
+
+        def hanging() -> int:
+            return sum(sink.route(f"hangs{i}").hanging for i in range(5))
+
+        await eventually(lambda: hanging() > 64, within=60, what="a full stream of hangs")
+        await eventually(
+            lambda: len(sink.message_ids("healthy")) == 40,
+            within=40,  # well before the hanging calls time out
+            what=lambda: f"the healthy destination ({len(sink.message_ids('healthy'))}/40)",
+        )
+        assert hanging() > 64  # still hanging: nothing was freed for the healthy one
+    finally:
+        for hanger in hangers:
+            await client.instances.delete(hanger.name)
+
+
 async def test_onbatch_partial_failure_retries_only_failed_events(
     system: System, client: FnboxClient, sink: Sink
 ) -> None:

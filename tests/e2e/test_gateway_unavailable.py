@@ -3,7 +3,6 @@ overloaded, 503 when the bus or the control service is down (nothing acknowledge
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -14,23 +13,12 @@ from fnbox.delivery.control import ControlPlane
 from fnbox.gateway.service import GatewayService
 from fnbox.gateway.settings import GatewaySettings
 from fnbox.server.app import ControlService
-from fnbox.server.settings import GrpcSettings, Settings
 
 from tests.e2e import pipeline
 
 pytestmark = pytest.mark.timeout(60)
 
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture
-async def control(tmp_path: Path) -> AsyncIterator[ControlService]:
-    service = ControlService(Settings(data_dir=tmp_path, grpc=GrpcSettings(listen="127.0.0.1:0")))
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 async def _gateway(

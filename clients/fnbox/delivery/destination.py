@@ -79,6 +79,7 @@ class DestinationWorker:
         self._settings = settings
         self._bus = bus
         self._control = control
+        self._lane = control.lane(topic)  # its own InvokeStream: it never waits behind others
         self._backoff = settings.backoff()
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_open_seconds)
         self._slots = asyncio.Semaphore(settings.concurrency)
@@ -191,7 +192,7 @@ class DestinationWorker:
             target=insert_instance, event=data, request_id=delivery.message.id
         )
         try:
-            result = await self._control.invoke(request)
+            result = await self._lane.invoke(request)
         except RPCError as error:
             return _Settle(for_error(error), error=error, reason=INSERT_FAILED)
         verdict = for_outcome(result.outcome)
@@ -206,7 +207,7 @@ class DestinationWorker:
             target=self._name, event=event, version=version
         )
         try:
-            result = await self._control.invoke(request)
+            result = await self._lane.invoke(request)
         except RPCError as error:
             return _Settle(for_error(error), error=error)
         return _Settle(for_outcome(result.outcome), result=result)
@@ -216,7 +217,7 @@ class DestinationWorker:
             target=self._name, events=b"[" + b",".join(events) + b"]"
         )
         try:
-            result = await self._control.invoke(request)
+            result = await self._lane.invoke(request)
         except RPCError as error:
             return [_Settle(for_error(error), error=error) for _ in events]
         if len(result.batch_statuses) == len(events):

@@ -115,7 +115,7 @@ class SourceProcessor:
             version=int(headers.get(h.VERSION) or 0),
         )
         try:
-            result = await self._control.invoke(invoke)
+            result = await self._control.lane(delivery.message.topic).invoke(invoke)
         except NotFound:
             log.warning("source instance %s is gone: dropping webhook %s", instance, webhook_id)
             await delivery.term()
@@ -176,7 +176,7 @@ class SourceProcessor:
             return events
         results = await asyncio.gather(
             *(
-                self._control.invoke(
+                self._control.lane(delivery.message.topic).invoke(
                     invocation_pb2.InvokeFunctionRequest(
                         target=source.insert_instance,
                         event=event.data,

@@ -1,0 +1,151 @@
+"""Invocation lanes: each lane multiplexes its invocations over an InvokeStream of its own.
+
+The control service runs at most ``grpc.stream_concurrency`` invocations of one stream at a
+time and reads no further requests of that stream until one finishes. With one stream per
+process, a few destinations whose calls hang (until their timeout) would fill those slots and
+every other destination's invocations would wait behind them. So each destination (and each
+source) gets its own lane: what hangs in one lane holds back only that lane. A lane's stream
+is opened on its first invocation and closed once it has been idle for a while, so a process
+serving thousands of rarely active destinations keeps only the busy ones' streams open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+from fnbox.client.errors import RPCError, Unavailable
+from fnbox.client.pipeline import invoke_many
+from fnbox.client.transport import Transport
+from fnbox.delivery.tasks import cancel_and_wait
+from fnbox.functions.v1 import invocation_pb2
+from fnbox.telemetry.invoke import traced_invoke
+
+__all__ = ["InvokeLane"]
+
+log = logging.getLogger(__name__)
+
+InvokeRequest = invocation_pb2.InvokeFunctionRequest
+Result = invocation_pb2.InvocationResult
+
+
+class InvokeLane:
+    """Futures on top of ``invoke_many``: :meth:`invoke` submits a request and awaits its result.
+
+    The stream is reopened after a failure; requests in flight on a broken stream fail with the
+    stream's error (callers retry them through the bus).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        name: str,
+        concurrency: int,
+        timeout: float,
+        idle_seconds: float,
+    ) -> None:
+        self.name = name
+        self._transport = transport
+        self._concurrency = concurrency
+        self._timeout = timeout
+        self._idle = idle_seconds
+        self._queue: asyncio.Queue[InvokeRequest] = asyncio.Queue()
+        self._waiting: dict[str, asyncio.Future[Result]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.streams_opened = 0
+
+    @property
+    def open(self) -> bool:
+        """Whether the lane's stream is open (or being opened)."""
+        return self._task is not None and not self._task.done()
+
+    @traced_invoke
+    async def invoke(self, request: InvokeRequest) -> Result:
+        """Run one invocation (a fresh request_id suffix is added). Raises RPCError for
+        platform faults, Unavailable when no answer came within the lane's timeout."""
+        request.request_id = f"{request.request_id or 'pipeline'}:{uuid.uuid4().hex[:12]}"
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._submit(request)
+        except TimeoutError:
+            raise Unavailable(
+                "no answer from the control service in time", code=grpc.StatusCode.UNAVAILABLE
+            ) from None
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            await cancel_and_wait([self._task])
+        self._fail_all(Unavailable("the invoker is closed", code=grpc.StatusCode.UNAVAILABLE))
+
+    async def _submit(self, request: InvokeRequest) -> Result:
+        if self._closed:
+            raise Unavailable("the invoker is closed", code=grpc.StatusCode.UNAVAILABLE)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting[request.request_id] = future
+        self._queue.put_nowait(request)
+        if not self.open:
+            self._task = asyncio.create_task(self._run(), name=f"invoke-stream:{self.name}")
+        try:
+            return await future
+        finally:
+            self._waiting.pop(request.request_id, None)
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while not self._closed:
+            try:
+                self.streams_opened += 1
+                async for outcome in invoke_many(
+                    self._transport, self._requests(), concurrency=self._concurrency
+                ):
+                    delay = 0.05
+                    future = self._waiting.get(outcome.request.request_id)
+                    if future is None or future.done():
+                        continue
+                    if outcome.error is not None:
+                        future.set_exception(outcome.error)
+                    elif outcome.result is not None:
+                        future.set_result(outcome.result)
+                # Closed for idleness. A request submitted meanwhile found this task still
+                # running and only queued itself: serve it on a new stream.
+                if not self._waiting:
+                    return
+                continue
+            except RPCError as error:
+                log.warning("invoke stream %s broke: %s", self.name, error)
+                self._fail_all(error)
+            except Exception as error:  # a bug must not leave callers waiting forever
+                log.exception("invoke stream %s failed", self.name)
+                self._fail_all(Unavailable(str(error), code=grpc.StatusCode.UNAVAILABLE))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            if not self._waiting:
+                return  # reopened by the next request
+
+    async def _requests(self) -> AsyncIterator[InvokeRequest]:
+        """The queued requests; ends once nothing was asked for ``idle`` seconds and nothing
+        is in flight (which lets the stream close)."""
+        while True:
+            try:
+                async with asyncio.timeout(self._idle):
+                    request = await self._queue.get()
+            except TimeoutError:
+                if self._waiting:
+                    continue
+                return
+            if request.request_id in self._waiting:
+                yield request
+
+    def _fail_all(self, error: RPCError) -> None:
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(error)
+        # Requests still queued belong to the failed callers too: they will resubmit.
+        while not self._queue.empty():
+            self._queue.get_nowait()
