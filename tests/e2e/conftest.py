@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.e2e.system import System, base_env
 BACKENDS = ["embedded", "postgres+nats"]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="module", params=BACKENDS)
 def backend_env(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if (
         request.param == "postgres+nats"
@@ -29,14 +30,27 @@ def backend_env(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield chosen
 
 
-@pytest.fixture
-async def system(backend_env: Backend, tmp_path: Path) -> AsyncIterator[System]:
-    running = System(tmp_path / "data", base_env(backend_env.env), scale_out=backend_env.scale_out)
+@pytest.fixture(scope="module")
+def shared_system(
+    backend_env: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """One running system per test module and backend (starting one costs seconds: up to
+    five processes). Tests stay independent by making their own functions, instances, sinks
+    and workspaces, and by never listing workspace-wide resources."""
+    data_dir = tmp_path_factory.mktemp(f"system-{backend_env.name.replace('+', '-')}") / "data"
+    running = System(data_dir, base_env(backend_env.env), scale_out=backend_env.scale_out)
     try:
-        await running.start()
+        asyncio.run(running.start())  # no loop runs here: each test has its own
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+async def system(shared_system: System) -> System:
+    """The module's system, with every process running (a test may have killed some)."""
+    await shared_system.restart()
+    return shared_system
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ trio `fnbox control|gateway|delivery`, each in its own process group (kill -9 fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import signal
@@ -101,12 +102,22 @@ class Proc:
         self.process = None
 
     def terminate(self) -> None:
+        self.signal_stop()
+        self.reap()
+
+    def signal_stop(self) -> None:
+        """SIGTERM the group (the service shuts down in order)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
+    def reap(self, timeout: float = 30) -> None:
+        """Wait for the exit after :meth:`signal_stop`; SIGKILL when it does not come."""
         if self.process is None:
             return
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
             self.kill9()
         self.process = None
 
@@ -212,10 +223,13 @@ class System:
                 proc.kill9()
 
     def stop(self) -> None:
-        """SIGTERM the pipeline processes, then the control service they talk to."""
-        for name, proc in self.procs.items():
-            if name != "control":
-                proc.terminate()
+        """SIGTERM the pipeline processes (all at once), then the control service they talk
+        to (which would otherwise wait for their invocation streams to end)."""
+        pipeline = [proc for name, proc in self.procs.items() if name != "control"]
+        for proc in pipeline:
+            proc.signal_stop()
+        for proc in pipeline:
+            proc.reap()
         if "control" in self.procs:
             self.procs["control"].terminate()
 

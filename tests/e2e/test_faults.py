@@ -34,7 +34,7 @@ async def test_endpoint_failing_with_500_and_429_recovers(
     system: System, client: FnboxClient, sink: Sink
 ) -> None:
     src = await pipeline.source(client)
-    await pipeline.destination(client, "flaky", sink.url("flaky"), [src.name])
+    dest = await pipeline.destination(client, "flaky", sink.url("flaky"), [src.name])
     sink.route("flaky").failures = [500, 429, 500, 503, 429]
     acked, _, refused = await pipeline.post_many(
         pipeline.webhook_url(system.http, src), [pipeline.track(i) for i in range(10)]
@@ -44,26 +44,29 @@ async def test_endpoint_failing_with_500_and_429_recovers(
         lambda: len(sink.message_ids("flaky")) == 10, within=90, what="10 distinct events"
     )
     assert sink.route("flaky").attempts >= 15  # the 5 failures were retried
-    assert await cli(system, "dlq", "list") == {"deadLetters": []}
+    assert await cli(system, "dlq", "list", "--instance", dest.id) == {"deadLetters": []}
 
 
 async def test_hanging_destination_does_not_hold_back_others(
     system: System, client: FnboxClient, sink: Sink
 ) -> None:
     src = await pipeline.source(client)
-    await pipeline.destination(client, "hangs", sink.url("hangs"), [src.name])
+    hangs = await pipeline.destination(client, "hangs", sink.url("hangs"), [src.name])
     await pipeline.destination(client, "fine", sink.url("fine"), [src.name])
     sink.route("hangs").hang = True
     started = time.monotonic()
-    acked, _, _ = await pipeline.post_many(
-        pipeline.webhook_url(system.http, src), [pipeline.track(i) for i in range(40)]
-    )
-    assert len(acked) == 40
-    await eventually(
-        lambda: len(sink.message_ids("fine")) == 40, within=60, what="the healthy destination"
-    )
-    assert time.monotonic() - started < 60
-    assert sink.route("hangs").attempts >= 1 and not sink.received("hangs")
+    try:
+        acked, _, _ = await pipeline.post_many(
+            pipeline.webhook_url(system.http, src), [pipeline.track(i) for i in range(40)]
+        )
+        assert len(acked) == 40
+        await eventually(
+            lambda: len(sink.message_ids("fine")) == 40, within=60, what="the healthy destination"
+        )
+        assert time.monotonic() - started < 60
+        assert sink.route("hangs").attempts >= 1 and not sink.received("hangs")
+    finally:
+        await client.instances.delete(hangs.name)  # it would retry for the module's lifetime
 
 
 async def test_hanging_destinations_do_not_starve_a_healthy_one(
