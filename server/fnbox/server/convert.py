@@ -170,23 +170,31 @@ def _batch_statuses_wire(batch: list[ex.EventResult]) -> bytes:
     Equal entries of a batch are one shared EventResult (messages.decode_result), encoded
     once: 200 x OK costs one small message and a join instead of 200 ``add()`` calls.
     """
+    first = batch[0]
+    # All equal (the common case: every event OK): list.count compares identity first.
+    if batch[-1] is first and batch.count(first) == len(batch):
+        return _status_wire(first) * len(batch)
     parts = []
     previous: ex.EventResult | None = None
     wire = b""
     for item in batch:
         if item is not previous:
-            status = ipb.EventResult(
-                outcome=_OUTCOME_LABELS[item.outcome],
-                status=item.status,
-                error_message=item.error_message,
-            )
-            if item.returned is not None:
-                status.returned = item.returned
-            body = status.SerializeToString()
-            wire = _BATCH_STATUSES_TAG + _varint(len(body)) + body
+            wire = _status_wire(item)
             previous = item
         parts.append(wire)
     return b"".join(parts)
+
+
+def _status_wire(item: ex.EventResult) -> bytes:
+    status = ipb.EventResult(
+        outcome=_OUTCOME_LABELS[item.outcome],
+        status=item.status,
+        error_message=item.error_message,
+    )
+    if item.returned is not None:
+        status.returned = item.returned
+    body = status.SerializeToString()
+    return _BATCH_STATUSES_TAG + _varint(len(body)) + body
 
 
 def result_pb(result: ex.InvocationResult, *, version: str) -> ipb.InvocationResult:
