@@ -44,8 +44,12 @@ class WorkerState(StrEnum):
     DEAD = "dead"
 
 
-def worker_command(settings: ExecutorSettings) -> list[str]:
-    """The worker's argv: permission model on, only the runtime folder readable."""
+def worker_command(settings: ExecutorSettings, *, fd_io: bool = False) -> list[str]:
+    """The worker's argv: permission model on, only the runtime folder readable.
+
+    ``fd_io``: frames over fds 0/1 through node:fs (a faster start, see js/fdio.js); only
+    without RLIMIT_AS, which the threadpool this starts could exceed.
+    """
     script = settings.worker_script.resolve()
     readable = sorted({str(JS_DIR), str(script.parent)})
     return [
@@ -57,6 +61,7 @@ def worker_command(settings: ExecutorSettings) -> list[str]:
         "--max-semi-space-size=2",
         str(script),
         f"--max-frame-bytes={settings.max_frame_bytes}",
+        *(["--fd-io"] if fd_io else []),
     ]
 
 
@@ -189,7 +194,7 @@ class WorkerProcess:
                 lambda: _WorkerProtocol(self._stdout_data, self._stdout_eof, loop),
                 *wrapper,
                 *self._netns,
-                *worker_command(self.settings),
+                *worker_command(self.settings, fd_io=self._address_space_mib is None),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

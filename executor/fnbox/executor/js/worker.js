@@ -4,16 +4,19 @@
 // stdout carries frames only: the real stdout write is taken at start and every other
 // process.stdout write is routed to stderr, which the parent drains into its log.
 
+const { takeStdout, readInput } = require('./fdio.js');
+
 const PROTOCOL_VERSION = 1;
 const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
 class ProtocolViolation extends Error {}
 
 function parseArgs(argv) {
-  const opts = { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
+  const opts = { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, fdIo: false };
   for (const arg of argv) {
     const m = /^--max-frame-bytes=(\d+)$/.exec(arg);
     if (m) opts.maxFrameBytes = Number(m[1]);
+    if (arg === '--fd-io') opts.fdIo = true;
   }
   return opts;
 }
@@ -85,17 +88,6 @@ class FrameReader {
       this.onFrame(decodeRest(rest));
     }
   }
-}
-
-function takeStdout() {
-  const stdout = process.stdout;
-  const write = stdout.write.bind(stdout);
-  const stderr = process.stderr;
-  stdout.write = function strayWrite(chunk, encoding, cb) {
-    stderr.write('[stray stdout] ');
-    return stderr.write(chunk, encoding, cb);
-  };
-  return write;
 }
 
 function errorInfo(err) {
@@ -185,8 +177,8 @@ function resultFrame(id, res, maxFrameBytes) {
 }
 
 function main({ sandbox, argv = process.argv.slice(2) }) {
-  const { maxFrameBytes } = parseArgs(argv);
-  const writeOut = takeStdout();
+  const { maxFrameBytes, fdIo } = parseArgs(argv);
+  const writeOut = takeStdout(fdIo);
   const send = (header, segments = []) => writeOut(encodeFrame(header, segments));
   const stray = (line) => send({ t: 'log', line: String(line) });
   let loaded = null; // Promise of the sandbox's function, set by the one `load`.
@@ -265,14 +257,13 @@ function main({ sandbox, argv = process.argv.slice(2) }) {
   }
 
   const reader = new FrameReader(maxFrameBytes, onFrame);
-  process.stdin.on('data', (chunk) => {
+  readInput(fdIo, (chunk) => {
     try {
       reader.push(chunk);
     } catch (err) {
       fatal(`bad input stream: ${err && err.message}`);
     }
-  });
-  process.stdin.on('end', () => process.exit(0));
+  }, () => process.exit(0));
   // The sandbox normally handles rejections of user promises; without any listener Node
   // would exit on the first one.
   if (process.listenerCount('unhandledRejection') === 0) {
