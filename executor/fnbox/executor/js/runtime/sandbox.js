@@ -35,7 +35,6 @@
  * DROP included); when onBatch throws, every entry carries the error's outcome.
  */
 
-const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 const { makeHost, invocations, addLog, nowMs } = require('./host.js');
@@ -44,15 +43,13 @@ const { makeCryptoHost } = require('./hostcrypto.js');
 const { makeModulesHost } = require('./hostmodules.js');
 const { hostLibs } = require('./hostlibs.js');
 const { findDynamicImport } = require('./scan.js');
+const { compileContextScript } = require('./codecache.js');
 
 const HANDLER_NAMES = ['onIdentify', 'onTrack', 'onPage', 'onScreen', 'onGroup', 'onAlias', 'onDelete', 'onBatch', 'onRequest'];
 const TYPES = new Set(['SOURCE', 'DESTINATION', 'INSERT_DESTINATION', 'INSERT_SOURCE']);
 const OUTCOMES = new Set(['OK', 'EVENT_NOT_SUPPORTED', 'INVALID_EVENT_PAYLOAD', 'VALIDATION_ERROR', 'RETRY', 'DROP', 'ERROR']);
 const DEFAULT_LIMITS = { max_log_bytes: 64 * 1024, max_events: 1000, max_result_bytes: 4 * 1024 * 1024 };
-const CONTEXT_SCRIPTS = ['inspect', 'core', 'web', 'fetch', 'modules', 'crypto', 'libs'].map((name) => {
-  const file = path.join(__dirname, 'context', `${name}.js`);
-  return new vm.Script(fs.readFileSync(file, 'utf8'), { filename: `fnbox:runtime/${name}.js` });
-});
+const CONTEXT_SCRIPTS = ['inspect', 'core', 'web', 'fetch', 'modules', 'crypto', 'libs'].map(compileContextScript);
 
 let active = null; // the loaded function's runtime (one per worker process)
 
@@ -122,7 +119,7 @@ function runtimeContext() {
   const host = {
     ...makeHost(state), ...makeFetchHost(opts), ...makeCryptoHost(), ...makeModulesHost(ctx, lib), ...hostLibs,
   };
-  for (const s of CONTEXT_SCRIPTS) s.runInContext(ctx)(host, g, lib);
+  for (const { script } of CONTEXT_SCRIPTS) script.runInContext(ctx)(host, g, lib);
   return { ctx, lib, state, opts };
 }
 
@@ -290,4 +287,7 @@ process.on('unhandledRejection', (reason) => {
   addLog(active.state, inv && !inv.done ? inv : null, line);
 });
 
-module.exports = { check, load, prepare };
+/** The compiled context scripts, for ./codecache.js. */
+const contextScripts = () => CONTEXT_SCRIPTS;
+
+module.exports = { check, load, prepare, contextScripts };
