@@ -1,4 +1,4 @@
-"""``python -m bench.docs``: put the last run's figures into docs/performance.md.
+"""``python -m bench.docs``: put the last run's figures into the README's Performance section.
 
 Rewrites only the block between the ``<!-- bench:figures -->`` markers (the table, the
 machine, the date) and copies ``bench/out/chart.png`` to ``docs/bench.png``; the prose around
@@ -43,7 +43,7 @@ def figures_block(results: dict[str, object]) -> str:
         "",
         format_table(results),
         "",
-        "![fnbox benchmarks](bench.png)",
+        "![fnbox benchmarks](docs/bench.png)",
         END,
     ]
     return "\n".join(lines)
@@ -51,12 +51,12 @@ def figures_block(results: dict[str, object]) -> str:
 
 def main() -> None:
     results = json.loads((OUT_DIR / "results.json").read_text())
-    doc = REPO_ROOT / "docs" / "performance.md"
+    doc = REPO_ROOT / "README.md"
     text = doc.read_text()
     start, stop = text.index(BEGIN), text.index(END) + len(END)
     doc.write_text(text[:start] + figures_block(results) + text[stop:])
     shutil.copyfile(OUT_DIR / "chart.png", REPO_ROOT / "docs" / "bench.png")
-    print(f"updated {doc} and docs/bench.png")
+    print(f"updated the figures in {doc} and docs/bench.png")
 
 
 if __name__ == "__main__":
