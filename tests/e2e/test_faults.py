@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Callable
 
 import pytest
 from fnbox.client import FnboxClient
@@ -133,6 +135,69 @@ async def test_onbatch_partial_failure_retries_only_failed_events(
     await asyncio.sleep(0)  # the last retries have already been counted at this point
     assert sink.route("batched").attempts == 23  # 20 events + exactly the 3 failed ones again
     assert max(sink.message_ids("batched").values()) == 1
+
+
+BATCH_SIZES = """
+async function onBatch(events, settings) {
+  await fetch(settings.url, { method: 'POST', headers: { 'content-type': 'application/json' },
+                              body: JSON.stringify({ size: events.length }) })
+}
+"""
+
+SINGLE_ONLY = """
+async function onTrack(event, settings) {
+  await fetch(settings.url, { method: 'POST', headers: { 'content-type': 'application/json' },
+                              body: JSON.stringify({ single: event.userId }) })
+}
+"""
+
+
+async def test_batching_follows_the_deployed_version_not_the_latest_code(
+    system: System, client: FnboxClient, sink: Sink
+) -> None:
+    src = await pipeline.source(client)
+    dest = await pipeline.destination(
+        client,
+        "versions",
+        sink.url("versions"),
+        [src.name],
+        code=BATCH_SIZES,
+        batch=resources_pb2.BatchOptions(max_count=10, max_wait_ms=2000),
+    )
+    # Saved, not deployed: the deployed version (onBatch only) keeps receiving the events.
+    fn = await client.functions.update(dest.function, code=SINGLE_ONLY)
+    url = pipeline.webhook_url(system.http, src)
+
+    def sizes() -> list[int]:
+        return [int(str(b["size"])) for b in sink.received("versions") if "size" in b]
+
+    def singles() -> int:
+        return len([b for b in sink.received("versions") if "single" in b])
+
+    # The first webhook's events teach the delivery what the deployed version defines (they
+    # go one at a time until its first result); the second's are collected into batches.
+    for expected, user in ((10, "a"), (20, "b")):
+        acked, _, _ = await pipeline.post_many(
+            url, [{"events": [pipeline.track(i, user=user) for i in range(10)]}]
+        )
+        assert len(acked) == 1
+        await eventually(
+            functools.partial(_at_least, sizes, expected), within=60, what=f"{expected} events"
+        )
+    assert sum(sizes()) == 20 and max(sizes()) > 1, sizes()
+    assert singles() == 0
+    assert (await cli(system, "dlq", "list", "--instance", dest.id))["deadLetters"] == []
+
+    await client.functions.deploy(fn.name)  # from now on: single events
+    acked, _, _ = await pipeline.post_many(
+        url, [{"events": [pipeline.track(i, user="c") for i in range(5)]}]
+    )
+    await eventually(lambda: singles() == 5, within=60, what="5 single events")
+    assert sum(sizes()) == 20
+
+
+def _at_least(sizes: Callable[[], list[int]], total: int) -> bool:
+    return sum(sizes()) >= total
 
 
 async def test_final_failures_fill_the_dlq_and_replay_drains_it(

@@ -1,5 +1,6 @@
 """Invocation lanes in-process over a real control service: each lane has its own
-InvokeStream, opened on demand and closed when idle."""
+InvokeStream, opened on demand and closed when idle; results name the version that ran and
+the handlers it defines."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ from tests.e2e.system import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
-CODE = "async function onTrack(event) {}\nasync function onIdentify(event) {}"
+# Handlers as the worker finds them after the top level ran: not the comment's onBatch.
+CODE = """
+// onBatch(events) is for later
+async function onTrack(event) {}
+onIdentify = async function (event) {}
+"""
 EVENT = b'{"type":"track","event":"e","userId":"u"}'
 
 
@@ -33,6 +39,8 @@ async def test_a_lane_closes_its_idle_stream_and_reopens_it(
         request = invocation_pb2.InvokeFunctionRequest(target=fn.name, event=EVENT)
         result = await lane.invoke(request)
         assert result.outcome == invocation_pb2.OUTCOME_OK and lane.streams_opened == 1
+        assert list(result.handlers) == ["onIdentify", "onTrack"]
+        assert result.version == f"{fn.name}/versions/1"
         await eventually(lambda: not lane.open, within=10, what="the idle stream to close")
         again = await lane.invoke(invocation_pb2.InvokeFunctionRequest(target=fn.name, event=EVENT))
         assert again.outcome == invocation_pb2.OUTCOME_OK and lane.streams_opened == 2

@@ -1,5 +1,5 @@
 """Pure pipeline policies: backoff, webhook auth, event enrichment, outcome verdicts, breaker,
-the integrations object."""
+the integrations object, what a version's results say about onBatch."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import orjson
 import pytest
 from fnbox.delivery.backoff import Backoff
 from fnbox.delivery.breaker import CircuitBreaker
+from fnbox.delivery.handlers import VersionHandlers
 from fnbox.delivery.integrations import allows, integrations_of, restricts
 from fnbox.delivery.outcomes import Verdict, for_event_result, for_outcome
 from fnbox.functions.v1 import invocation_pb2 as ipb
@@ -149,3 +150,19 @@ def test_integrations_are_read_only_from_events_that_name_them() -> None:
     assert integrations_of(b'{"type":"track","integrations":{"All":false}}') == {"All": False}
     assert integrations_of(b'{"type":"track","integrations":["All"]}') is None
     assert integrations_of(b'{"integrations": nope') is None
+
+
+def test_versions_are_known_to_batch_from_their_results() -> None:
+    handlers = VersionHandlers(keep=2)
+    v1, v2, v3 = (f"workspaces/w/functions/f/versions/{n}" for n in (1, 2, 3))
+    assert handlers.on_batch(v1) is None and handlers.on_batch("") is None
+    handlers.learn(ipb.InvocationResult(version=v1, handlers=["onTrack", "onBatch"]))
+    handlers.learn(ipb.InvocationResult(version=v2, handlers=["onTrack"]))
+    handlers.learn(ipb.InvocationResult(version=v3))  # a timeout: no worker answered
+    assert (handlers.on_batch(v1), handlers.on_batch(v2), handlers.on_batch(v3)) == (
+        True,
+        False,
+        None,
+    )
+    handlers.learn(ipb.InvocationResult(version=v3, handlers=["onBatch"]))
+    assert handlers.on_batch(v3) is True and handlers.on_batch(v1) is None  # only 2 kept

@@ -8,13 +8,28 @@ from fnbox.client.errors import RPCError
 from fnbox.functions.v1 import dead_letters_pb2, invocation_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-__all__ = ["dead_letter", "dead_letter_id"]
+__all__ = ["dead_letter", "dead_letter_id", "error_class"]
 
 Stage = dead_letters_pb2.DeadLetterStage
 
 FINAL_OUTCOME = "FINAL_OUTCOME"
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
 INSERT_FAILED = "INSERT_FAILED"
+
+# The error class behind an event's outcome in a batch (a batch entry carries its outcome and
+# message, not the error's name). RETRY and ERROR also come from onBatch's returned statuses,
+# where nothing was thrown: those stay "Error".
+_ERROR_CLASSES = {
+    invocation_pb2.OUTCOME_EVENT_NOT_SUPPORTED: "EventNotSupported",
+    invocation_pb2.OUTCOME_VALIDATION_ERROR: "ValidationError",
+    invocation_pb2.OUTCOME_INVALID_EVENT_PAYLOAD: "InvalidEventPayload",
+    invocation_pb2.OUTCOME_TIMEOUT: "TimeoutError",
+}
+
+
+def error_class(outcome: invocation_pb2.Outcome) -> str:
+    """The name of the error a batch entry with ``outcome`` stands for (default "Error")."""
+    return _ERROR_CLASSES.get(outcome, "Error")
 
 
 def dead_letter_id(instance: str, message_id: str) -> str:
@@ -36,6 +51,7 @@ def dead_letter(
     error: RPCError | None = None,
     outcome: invocation_pb2.Outcome = invocation_pb2.OUTCOME_UNSPECIFIED,
     error_message: str = "",
+    error_name: str = "",
     replay_count: int = 0,
 ) -> dead_letters_pb2.DeadLetter:
     """A dead letter with the last result (user error and logs) or platform error."""
@@ -67,5 +83,5 @@ def dead_letter(
     if error_message:
         record.error.message = error_message
         if not record.error.name:
-            record.error.name = "Error"
+            record.error.name = error_name or "Error"
     return record

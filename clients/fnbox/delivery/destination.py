@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from dataclasses import dataclass
 
@@ -24,7 +23,9 @@ from fnbox.delivery.dead_letters import (
     RETRIES_EXHAUSTED,
     Stage,
     dead_letter,
+    error_class,
 )
+from fnbox.delivery.handlers import VersionHandlers
 from fnbox.delivery.outcomes import Verdict, for_error, for_event_result, for_outcome
 from fnbox.delivery.settings import DeliverySettings
 from fnbox.functions.v1 import invocation_pb2
@@ -36,21 +37,22 @@ log = logging.getLogger(__name__)
 
 GROUP = "delivery"
 _NOT_FOUND = grpc.StatusCode.NOT_FOUND
-_ON_BATCH = re.compile(r"\bonBatch\s*(?:=|\()")
 
 
 @dataclass(frozen=True, slots=True)
 class _Config:
     enabled: bool
     insert_instance: str
-    batching: bool
+    # The function (resource name) and its deployed version (version resource name).
+    function: str
+    version: str
     max_count: int
     max_wait: float
     exists: bool = True
 
 
-_DEFAULT = _Config(True, "", False, 1, 0.0)  # while the control service is unreachable
-_GONE = _Config(False, "", False, 1, 0.0, exists=False)
+_DEFAULT = _Config(True, "", "", "", 1, 0.0)  # while the control service is unreachable
+_GONE = _Config(False, "", "", "", 1, 0.0, exists=False)
 
 
 @dataclass(slots=True)
@@ -61,6 +63,7 @@ class _Settle:
     result: invocation_pb2.InvocationResult | None = None
     error: RPCError | None = None
     message: str = ""
+    name: str = ""
     reason: str = ""
 
 
@@ -85,6 +88,7 @@ class DestinationWorker:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._name = ""
         self._config: tuple[float, _Config] | None = None
+        self.handlers = VersionHandlers()
         self.delivered = 0
 
     async def run(self) -> None:
@@ -118,7 +122,9 @@ class DestinationWorker:
         if config.exists and not config.enabled:  # paused: messages wait on the bus
             await asyncio.sleep(self._settings.discovery_seconds)
             return [], config
-        if not config.batching:
+        # One event at a time until the deployed version's first result says it has onBatch
+        # (a batch of events for single-event handlers would share one invocation's timeout).
+        if self.handlers.on_batch(config.version) is not True:
             got = await self._consume(1, 1.0)
             return got, config
         got = await self._consume(config.max_count, 1.0)
@@ -169,19 +175,30 @@ class DestinationWorker:
             *(self._insert(d, config.insert_instance) for d in deliveries)
         )
         settles: list[_Settle | None] = [e if isinstance(e, _Settle) else None for e in events]
-        pending = [i for i, e in enumerate(events) if not isinstance(e, _Settle)]
-        versioned = [i for i in pending if deliveries[i].message.headers.get(h.VERSION)]
-        batched = [i for i in pending if i not in versioned]
-        if len(batched) > 1 or (batched and config.batching):
-            outcome = await self._invoke_batch([events[i] for i in batched])  # type: ignore[misc]
-            for i, settle in zip(batched, outcome, strict=True):
+        # Replays may name a version (0: the deployed one): one invocation per version.
+        by_version: dict[int, list[int]] = {}
+        for i, event in enumerate(events):
+            if not isinstance(event, _Settle):
+                version = int(deliveries[i].message.headers.get(h.VERSION) or 0)
+                by_version.setdefault(version, []).append(i)
+        outcomes = await asyncio.gather(
+            *(
+                self._invoke(config, version, [events[i] for i in indices])  # type: ignore[misc]
+                for version, indices in by_version.items()
+            )
+        )
+        for indices, outcome in zip(by_version.values(), outcomes, strict=True):
+            for i, settle in zip(indices, outcome, strict=True):
                 settles[i] = settle
-        else:
-            versioned += batched
-        for i in versioned:
-            version = int(deliveries[i].message.headers.get(h.VERSION) or 0)
-            settles[i] = await self._invoke_one(events[i], version)  # type: ignore[arg-type]
         return [s if s is not None else _Settle(Verdict.OK) for s in settles]
+
+    async def _invoke(self, config: _Config, version: int, events: list[bytes]) -> list[_Settle]:
+        """One event of a version known to lack onBatch goes to its single-event handler;
+        anything else is invoked as a batch (onBatch, or the single handlers one by one)."""
+        name = f"{config.function}/versions/{version}" if version else config.version
+        if len(events) == 1 and self.handlers.on_batch(name) is False:
+            return [await self._invoke_one(events[0], version)]
+        return await self._invoke_batch(events, version)
 
     async def _insert(self, delivery: Delivery, insert_instance: str) -> bytes | _Settle:
         """The event after the insert instance (or a settle when it dropped or failed)."""
@@ -210,22 +227,30 @@ class DestinationWorker:
             result = await self._lane.invoke(request)
         except RPCError as error:
             return _Settle(for_error(error), error=error)
+        self.handlers.learn(result)
+        if (
+            result.outcome == invocation_pb2.OUTCOME_EVENT_NOT_SUPPORTED
+            and self.handlers.on_batch(result.version) is True
+        ):  # deployed meanwhile: a version whose events go to onBatch
+            return (await self._invoke_batch([event], version))[0]
         return _Settle(for_outcome(result.outcome), result=result)
 
-    async def _invoke_batch(self, events: list[bytes]) -> list[_Settle]:
+    async def _invoke_batch(self, events: list[bytes], version: int) -> list[_Settle]:
         request = invocation_pb2.InvokeFunctionRequest(
-            target=self._name, events=b"[" + b",".join(events) + b"]"
+            target=self._name, events=b"[" + b",".join(events) + b"]", version=version
         )
         try:
             result = await self._lane.invoke(request)
         except RPCError as error:
             return [_Settle(for_error(error), error=error) for _ in events]
+        self.handlers.learn(result)
         if len(result.batch_statuses) == len(events):
             return [
                 _Settle(
                     for_event_result(status),
                     result=result,
                     message=status.error_message or f"status {status.status}",
+                    name=error_class(status.outcome),
                 )
                 for status in result.batch_statuses
             ]
@@ -260,6 +285,7 @@ class DestinationWorker:
             result=settle.result,
             error=settle.error,
             error_message=settle.message if settle.result and settle.result.batch_statuses else "",
+            error_name=settle.name,
             replay_count=int(message.headers.get(h.REPLAY) or 0),
         )
         try:
@@ -286,10 +312,12 @@ class DestinationWorker:
             return cached[1] if cached is not None else _DEFAULT
         else:
             batch = function.batch
+            deployed = function.deployed_version
             config = _Config(
                 enabled=instance.enabled,
                 insert_instance=instance.insert_instance,
-                batching=bool(_ON_BATCH.search(function.code)),
+                function=function.name,
+                version=f"{function.name}/versions/{deployed}" if deployed else "",
                 max_count=batch.max_count or self._settings.batch_max_count,
                 max_wait=(batch.max_wait_ms / 1000) or self._settings.batch_max_wait_seconds,
             )

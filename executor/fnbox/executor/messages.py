@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -167,9 +168,16 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
             requests=requests,
             duration_ms=float(h.get("duration_ms") or 0),
             worker_pid=worker_pid,
+            handlers=_handlers(h.get("handlers") or ""),
         )
     except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise ProtocolError(f"malformed result frame: {exc!r}") from exc
+
+
+@functools.lru_cache(maxsize=256)
+def _handlers(names: str) -> tuple[str, ...]:
+    """``"onTrack,onBatch"`` → a tuple (a worker sends the same string with every result)."""
+    return tuple(name for name in str(names).split(",") if name)
 
 
 def timeout_result(limits: FunctionLimits, worker_pid: int, elapsed_ms: float) -> InvocationResult:

@@ -108,6 +108,9 @@ class InvocationResult:
     requests: list[OutboundRequest] = field(default_factory=list)
     duration_ms: float = 0.0
     worker_pid: int = 0
+    # The handlers the loaded code defines (onTrack, onBatch, ...), as its worker found them
+    # after running the top level; empty when no worker answered (timeout, crash).
+    handlers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,6 +216,7 @@ def result_pb(result: ex.InvocationResult, *, version: str) -> ipb.InvocationRes
         ],
         duration_ms=result.duration_ms,
         version=version,
+        handlers=result.handlers,
     )
     if result.returned is not None:
         message.returned = result.returned

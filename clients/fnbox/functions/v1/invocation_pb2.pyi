@@ -86,7 +86,7 @@ class EventResult(_message.Message):
     def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., status: _Optional[int] = ..., error_message: _Optional[str] = ..., returned: _Optional[bytes] = ...) -> None: ...
 
 class InvocationResult(_message.Message):
-    __slots__ = ("outcome", "events", "objects", "returned", "batch_statuses", "error", "logs", "logs_truncated", "requests", "duration_ms", "version")
+    __slots__ = ("outcome", "events", "objects", "returned", "batch_statuses", "error", "logs", "logs_truncated", "requests", "duration_ms", "version", "handlers")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class InvocationResult(_message.Message):
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    HANDLERS_FIELD_NUMBER: _ClassVar[int]
     outcome: Outcome
     events: _containers.RepeatedScalarFieldContainer[bytes]
     objects: _containers.RepeatedScalarFieldContainer[bytes]
@@ -109,7 +110,8 @@ class InvocationResult(_message.Message):
     requests: _containers.RepeatedCompositeFieldContainer[OutboundRequest]
     duration_ms: float
     version: str
-    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., events: _Optional[_Iterable[bytes]] = ..., objects: _Optional[_Iterable[bytes]] = ..., returned: _Optional[bytes] = ..., batch_statuses: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ..., error: _Optional[_Union[UserError, _Mapping]] = ..., logs: _Optional[_Iterable[str]] = ..., logs_truncated: _Optional[bool] = ..., requests: _Optional[_Iterable[_Union[OutboundRequest, _Mapping]]] = ..., duration_ms: _Optional[float] = ..., version: _Optional[str] = ...) -> None: ...
+    handlers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., events: _Optional[_Iterable[bytes]] = ..., objects: _Optional[_Iterable[bytes]] = ..., returned: _Optional[bytes] = ..., batch_statuses: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ..., error: _Optional[_Union[UserError, _Mapping]] = ..., logs: _Optional[_Iterable[str]] = ..., logs_truncated: _Optional[bool] = ..., requests: _Optional[_Iterable[_Union[OutboundRequest, _Mapping]]] = ..., duration_ms: _Optional[float] = ..., version: _Optional[str] = ..., handlers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InvokeFunctionRequest(_message.Message):
     __slots__ = ("target", "event", "events", "request", "settings", "request_id", "version", "trace_context")

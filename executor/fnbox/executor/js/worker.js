@@ -147,6 +147,7 @@ function resultFrame(id, res, maxFrameBytes) {
     has_returned: hasReturned,
   };
   if (res.error) header.error = res.error;
+  if (res.handlers) header.handlers = res.handlers;
   if (res.batch) header.batch_runs = batchRuns(res.batch, segments);
   const frame = encodeFrame(header, segments);
   if (frame.length <= maxFrameBytes) return frame;

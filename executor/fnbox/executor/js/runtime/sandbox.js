@@ -151,7 +151,18 @@ async function load({ type, code, filename, options, onStrayLog }) {
     throw e;
   }
   active = { runtime, state };
-  return { invoke: (kind, segments, trace) => invoke(runtime, state, kind, segments, trace) };
+  // Every result names the handlers the top level defined (the delivery batches by them).
+  let handlers = '';
+  try {
+    const names = runtime.definedHandlers();
+    if (typeof names === 'string') handlers = names;
+  } catch { /* a primitive or nothing */ }
+  return {
+    invoke: (kind, segments, trace) => invoke(runtime, state, kind, segments, trace).then((r) => {
+      r.handlers = handlers;
+      return r;
+    }),
+  };
 }
 
 /**

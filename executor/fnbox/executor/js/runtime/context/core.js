@@ -371,6 +371,14 @@
       }
     },
     invoke(kind, a, b, c) { invoke(kind, a, b, c); },
+    // The handlers the top level defined, comma-separated (a primitive for the host).
+    definedHandlers() {
+      let names = '';
+      for (let i = 0; i < HANDLER_NAMES.length; i++) {
+        if (getHandler(HANDLER_NAMES[i])) names += (names ? ',' : '') + HANDLER_NAMES[i];
+      }
+      return names;
+    },
     describe(v) { try { return lib.format(v); } catch (_) { return 'unprintable value'; } },
     handlerNames: HANDLER_NAMES.join(', '),
   };
