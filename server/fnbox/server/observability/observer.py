@@ -74,7 +74,7 @@ class InvocationObserver:
         function = target.function if target is not None else None
         label = function.id if function is not None else RUN_LABEL
         _invocations.add(
-            1, {"function": label, "type": spec.type.value, "outcome": result.outcome.value}
+            1, {"function": label, "type": spec.type.value, "outcome": _outcome_label(result)}
         )
         _duration.record(result.duration_ms / 1000, {"function": label, "type": spec.type.value})
         if target is None or function is None:
@@ -92,3 +92,13 @@ class InvocationObserver:
         sampled = span_context.is_valid and span_context.trace_flags.sampled
         trace_id = format(span_context.trace_id, "032x") if sampled else ""
         self._logs.record(Finished(spec, invocation, result, target, trace_id, now))
+
+
+def _outcome_label(result: ex.InvocationResult) -> str:
+    """A batch that ran (OK) is labelled with its events' outcome when they all share one:
+    a one-event batch whose handler threw ValidationError counts as VALIDATION_ERROR."""
+    if result.outcome is ex.Outcome.OK and result.batch:
+        outcomes = {entry.outcome for entry in result.batch}
+        if len(outcomes) == 1:
+            return outcomes.pop().value
+    return result.outcome.value
