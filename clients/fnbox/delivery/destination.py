@@ -194,7 +194,8 @@ class DestinationWorker:
 
     async def _invoke(self, config: _Config, version: int, events: list[bytes]) -> list[_Settle]:
         """One event of a version known to lack onBatch goes to its single-event handler;
-        anything else is invoked as a batch (onBatch, or the single handlers one by one)."""
+        anything else is invoked as a batch, which reaches onBatch, or the single-event
+        handlers one by one when the version has none (so it is right before we know)."""
         name = f"{config.function}/versions/{version}" if version else config.version
         if len(events) == 1 and self.handlers.on_batch(name) is False:
             return [await self._invoke_one(events[0], version)]
@@ -231,7 +232,7 @@ class DestinationWorker:
         if (
             result.outcome == invocation_pb2.OUTCOME_EVENT_NOT_SUPPORTED
             and self.handlers.on_batch(result.version) is True
-        ):  # deployed meanwhile: a version whose events go to onBatch
+        ):  # deployed meanwhile: a version whose events go to onBatch (no user code ran)
             return (await self._invoke_batch([event], version))[0]
         return _Settle(for_outcome(result.outcome), result=result)
 

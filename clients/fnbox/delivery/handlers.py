@@ -4,8 +4,9 @@ A worker evaluates a version's top level once, when it loads it, and then knows 
 handlers that version defines; every invocation result carries them (``handlers``) with the
 version that ran. So the delivery learns per version, from the version that actually runs,
 whether its events go to ``onBatch`` (and are worth collecting into batches) or to the
-single-event handlers. Until it knows, it invokes with the batch input, which is right for both
-kinds of code: without ``onBatch`` the runtime passes each event to its single-event handler.
+single-event handlers. Until it knows, it sends events one at a time with the batch input,
+which is right for both kinds of code: without ``onBatch`` the runtime passes the event to its
+single-event handler.
 """
 
 from __future__ import annotations
