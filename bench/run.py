@@ -1,6 +1,8 @@
 """``make bench``: every scenario with its baseline, then results.json, a table and a chart.
 
 ``BENCH_QUICK=1`` shortens every run (the whole bench then takes well under 90 s).
+``BENCH_ONLY=e2e,unary`` runs only the named scenarios (unary, batch, cold_start, e2e,
+memory); the others are recorded as skipped.
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ class Bench:
         out_dir: Path,
         *,
         with_fnbox: bool = True,
+        only: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
+        self.only = only
         self.with_fnbox = with_fnbox
         out_dir.mkdir(parents=True, exist_ok=True)
         self.base_env = base_env
@@ -87,6 +91,9 @@ class Bench:
 
     def attempt(self, name: str, step: Callable[[], None]) -> None:
         """Run one scenario step, recording its wall time and any failure."""
+        if not self.selected(name):
+            self.results["skipped"][name] = "not selected (BENCH_ONLY)"
+            return
         started = time.monotonic()
         try:
             step()
@@ -95,6 +102,10 @@ class Bench:
             self.results["skipped"][name] = f"failed: {exc!r}"
             traceback.print_exc()
         self.results["timings_s"][name] = round(time.monotonic() - started, 1)
+
+    def selected(self, name: str) -> bool:
+        """Whether ``BENCH_ONLY`` (empty: everything) includes scenario ``name``."""
+        return not self.only or name.split(".")[0] in self.only
 
     def _start_or_skip(self, settings: dict[str, str], label: str) -> FnboxServer | None:
         """``fnbox serve`` with ``settings``; None (recorded as a failure) if it won't start."""
@@ -127,19 +138,21 @@ class Bench:
                     floor.stop()
                 if fnbox:
                     fnbox.stop()
-        bare = None if unavailable else self._start_or_skip(NO_POOL_SETTINGS, "nopool")
+        wanted = self.selected("cold_start") or self.selected("memory")
+        bare = None
+        if wanted and not unavailable:
+            bare = self._start_or_skip(NO_POOL_SETTINGS, "nopool")
         if bare:
             with bare:
                 self.attempt("cold_start.no_pool", lambda: self._cold(bare, "no_pool"))
                 self.attempt("memory", lambda: self._memory(bare))
-        if not self.spawn_samples:
+        if not self.spawn_samples and self.selected("cold_start"):
             self.spawn_samples = [spawn_per_call_ms(EVENT) for _ in range(cfg.cold_starts)]
-        self.results["baselines"]["spawn_per_call_p50_ms"] = rounded(
-            percentile(self.spawn_samples, 50)
-        )
-        self.results["baselines"]["spawn_per_call_p99_ms"] = rounded(
-            percentile(self.spawn_samples, 99)
-        )
+        if self.spawn_samples:
+            for q in (50, 99):
+                self.results["baselines"][f"spawn_per_call_p{q}_ms"] = rounded(
+                    percentile(self.spawn_samples, q)
+                )
         self.results["ratios"] = compute_ratios(self.results)
         self.results["targets"] = evaluate_targets(self.results)
         return self.results
@@ -185,7 +198,11 @@ def main() -> None:
     config = BenchConfig.quick_run() if quick else BenchConfig.full()
     base_env = dict(os.environ)
     started = time.monotonic()
-    bench = Bench(config, base_env, OUT_DIR)
+    only = frozenset(n.strip() for n in os.environ.get("BENCH_ONLY", "").split(",") if n.strip())
+    unknown = only - {"unary", "batch", "cold_start", "e2e", "memory"}
+    if unknown:
+        sys.exit(f"BENCH_ONLY: unknown scenario(s) {', '.join(sorted(unknown))}")
+    bench = Bench(config, base_env, OUT_DIR, only=only)
     results = bench.run()
     results["timings_s"]["total"] = round(time.monotonic() - started, 1)
     write_json(results, OUT_DIR / "results.json")
