@@ -6,16 +6,26 @@ the unit is a suffix (``s`` → ``_seconds``), monotonic sums are counters endin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
 from fnbox.telemetry.setup import installed
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Metric, MetricsData, Sum
 
-__all__ = ["CONTENT_TYPE", "MetricsServer", "handle_metrics", "render", "scrape"]
+__all__ = [
+    "CONTENT_TYPE",
+    "MetricsServer",
+    "add_source",
+    "handle_metrics",
+    "merge",
+    "remove_source",
+    "render",
+    "scrape",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +126,60 @@ def _help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
+MetricsSource = Callable[[], Awaitable[str]]
+_sources: list[MetricsSource] = []
+
+
+def add_source(source: MetricsSource) -> None:
+    """Include another process's exposition text (e.g. the other process of ``fnbox serve``)
+    in this process's ``GET /metrics``; ``source`` fetches it (``?scope=process`` there)."""
+    _sources.append(source)
+
+
+def remove_source(source: MetricsSource) -> None:
+    if source in _sources:
+        _sources.remove(source)
+
+
+def merge(texts: Iterable[str]) -> str:
+    """Exposition texts of several processes as one (each family's samples together, once)."""
+    families: dict[str, list[str]] = {}
+    headers: dict[str, list[str]] = {}
+    for text in texts:
+        current = ""
+        for line in text.splitlines():
+            if not line:
+                continue
+            if line.startswith("# "):
+                parts = line.split(" ", 3)
+                if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                    current = parts[2]
+                    family = headers.setdefault(current, [])
+                    if not any(h.startswith(f"# {parts[1]} ") for h in family):
+                        family.append(line)
+                    families.setdefault(current, [])
+                continue
+            families.setdefault(current, []).append(line)
+    out: list[str] = []
+    for name in sorted(families):
+        out.extend(headers.get(name, []))
+        out.extend(families[name])
+    return "\n".join(out) + ("\n" if out else "")
+
+
 async def handle_metrics(request: web.Request) -> web.Response:
-    """``GET /metrics``: this process's metrics in the Prometheus text format."""
-    return web.Response(body=scrape().encode(), headers={"Content-Type": CONTENT_TYPE})
+    """``GET /metrics``: this process's metrics in the Prometheus text format, with those of
+    the :func:`add_source` processes unless ``?scope=process``."""
+    text = scrape()
+    if _sources and request.query.get("scope") != "process":
+        fetched = await asyncio.gather(*(source() for source in _sources), return_exceptions=True)
+        others = [item for item in fetched if isinstance(item, str)]
+        for item in fetched:
+            if isinstance(item, BaseException):
+                log.debug("metrics of another process unavailable: %s", item)
+        if others:
+            text = merge([text, *others])
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
 class MetricsServer:

@@ -33,6 +33,8 @@ class ComponentContext:
     control_target: str
     # The platform-admin token of the data directory (None if its file is gone).
     admin_token: str | None
+    # Set when ``fnbox serve`` was asked to stop (SIGINT/SIGTERM), before components stop.
+    stopping: asyncio.Event | None = None
 
 
 class Component(Protocol):
@@ -56,16 +58,31 @@ SERVE_COMPONENTS: list[ComponentFactory] = []
 def serve(*, data_dir: str | None, grpc_listen: str | None, http_listen: str | None) -> int:
     """``fnbox serve``: control service plus :data:`SERVE_COMPONENTS`; returns the exit code."""
     settings = _settings(data_dir=data_dir, grpc_listen=grpc_listen, http_listen=http_listen)
-    return asyncio.run(run(settings, SERVE_COMPONENTS or _pipeline_components()))
+    return asyncio.run(run(settings, SERVE_COMPONENTS or _pipeline_components(settings)))
 
 
-def _pipeline_components() -> list[ComponentFactory]:
-    """The webhook gateway and delivery workers (one component), when installed."""
+def _pipeline_components(settings: Settings) -> list[ComponentFactory]:
+    """The webhook gateway and delivery workers (one component), when installed: in a child
+    process of ``fnbox serve`` (its own core), or in this one with
+    ``serve.pipeline_in_process``."""
     try:
+        from fnbox.gateway.child import child_pipeline_component
         from fnbox.gateway.embedded import pipeline_component
     except ModuleNotFoundError:
         return []
-    return [pipeline_component]
+    if settings.serve.pipeline_in_process:
+        return [pipeline_component]
+    return [child_pipeline_component]
+
+
+def _startup_errors() -> tuple[type[Exception], ...]:
+    """Exceptions of a component's start that are the user's to fix (a port in use, a bad
+    bus URL): reported in one line, without a traceback."""
+    try:
+        from fnbox.gateway.child import PipelineStartError
+    except ModuleNotFoundError:
+        return (OSError,)
+    return (PipelineStartError, OSError)
 
 
 def control(
@@ -108,14 +125,25 @@ async def run(settings: Settings, factories: Sequence[ComponentFactory]) -> int:
     try:
         await service.start()
         _say(f"grpc {service.address}")
-        context = ComponentContext(settings, service.address, read_admin_token(settings.data_dir))
+        context = ComponentContext(
+            settings, service.address, read_admin_token(settings.data_dir), stopping
+        )
         for factory in factories:
             component = factory(context)
-            lines = await component.start()
+            try:
+                lines = await component.start()
+            except Exception as exc:
+                if not isinstance(exc, _startup_errors()):
+                    raise
+                # A user's problem (port in use, bad bus URL): one line, no traceback.
+                log.error("fnbox serve: the webhook pipeline failed to start: %s", exc)
+                code = 1
+                break
             started.append(component)
             for line in lines:
                 _say(line)
-        await stopping.wait()
+        else:
+            await stopping.wait()
     except Exception:
         log.exception("fnbox failed")
         code = 1

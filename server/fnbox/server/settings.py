@@ -79,6 +79,23 @@ class AuthSettings(BaseModel):
     )
 
 
+class ServeSettings(BaseModel):
+    """How ``fnbox serve`` runs the webhook pipeline beside the control service."""
+
+    pipeline_in_process: bool = Field(
+        default=False,
+        description="Run the webhook gateway and delivery workers inside the fnbox serve "
+        "process (one process, one core for everything) instead of in a child process of it "
+        "(its own core; restarted if it dies).",
+    )
+    pipeline_stop_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="On shutdown, how long the pipeline child process gets to finish in-flight "
+        "work after SIGTERM before it is killed (unfinished work is redelivered from the bus).",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of fnbox."""
 
@@ -105,6 +122,9 @@ class Settings(BaseSettings):
         default_factory=TelemetrySettings, description="Tracing, metrics, usage and logs."
     )
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Auth and secrets.")
+    serve: ServeSettings = Field(
+        default_factory=ServeSettings, description="Process model of fnbox serve."
+    )
 
     @classmethod
     def settings_customise_sources(
