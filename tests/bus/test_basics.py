@@ -42,6 +42,16 @@ async def test_acked_messages_are_not_delivered_again(bus: Bus) -> None:
     await eventually(lambda: _pending_is(bus, "events.a", "g", 0))
 
 
+async def test_ack_many_settles_every_delivery(bus: Bus) -> None:
+    await bus.publish_many("events.am", [(b"%d" % n, None, None) for n in range(4)])
+    got = await take(bus, "events.am", "g", 4, lease=0.3)
+    await bus.ack_many(got[:3])
+    await bus.ack_many(got[:3])  # settling twice is harmless
+    await got[3].ack()
+    assert await nothing_within(bus, "events.am", "g", 1.0, lease=0.3)  # > the lease
+    await eventually(lambda: _pending_is(bus, "events.am", "g", 0))
+
+
 async def test_message_without_headers_has_empty_headers(bus: Bus) -> None:
     await bus.publish("events.a", b"{}")
     (got,) = await take(bus, "events.a", "g", 1)

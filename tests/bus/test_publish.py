@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fnbox.bus import Bus
 
 from tests.bus.helpers import nothing_within, take
@@ -51,3 +53,27 @@ async def test_dedup_is_per_topic(bus: Bus) -> None:
     b = await bus.publish("events.y", b"1", dedup_id="same")
     assert a != b
     assert len(await take(bus, "events.y", "g", 1)) == 1
+
+
+async def test_concurrent_publishes_each_get_their_own_ids(bus: Bus) -> None:
+    """Publishes made together (batched by the backend) each return their messages' ids, and
+    a dedup id repeated by another caller resolves to the first message."""
+    results = await asyncio.gather(
+        bus.publish("events.c", b"a", {"n": "a"}, dedup_id="x"),
+        bus.publish_many("events.c", [(b"b", None, None), (b"c", {"n": "c"}, "y")]),
+        bus.publish("events.c", b"a-again", dedup_id="x"),
+        bus.publish("events.other", b"z"),
+    )
+    first, many, again, other = results
+    assert isinstance(first, str) and isinstance(again, str) and isinstance(many, list)
+    assert again == first
+    assert len({first, *many}) == 3
+    got = await take(bus, "events.c", "g", 3)
+    assert {d.message.id: d.message.data for d in got} == {
+        first: b"a",
+        many[0]: b"b",
+        many[1]: b"c",
+    }
+    assert await nothing_within(bus, "events.c", "g", 0.3)
+    (elsewhere,) = await take(bus, "events.other", "g", 1)
+    assert elsewhere.message.id == other

@@ -102,6 +102,12 @@ class Bus(abc.ABC):
         their ids in order once all are durable. On error some may have been stored: publish
         them again with the same ``dedup_id`` to be safe."""
 
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack several deliveries of this bus at once (one write, where the backend can);
+        returns once all are settled, like awaiting each one's :meth:`Delivery.ack`."""
+        for delivery in deliveries:
+            await delivery.ack()
+
     @abc.abstractmethod
     async def consume(
         self, topic: str, group: str, *, batch: int, wait: float, lease: float

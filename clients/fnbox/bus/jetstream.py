@@ -176,6 +176,21 @@ class JetStreamBus(Bus):
                     future.cancel()
         return [str(ack.seq) for ack in acks]
 
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Acks are buffered publishes: one pass queues them all and the client's flusher sends
+        them together (a lost ack only means one more delivery)."""
+        others: list[Delivery] = []
+        with _translated():
+            for delivery in deliveries:
+                if isinstance(delivery, _JetStreamDelivery):
+                    if not delivery._settled:
+                        await delivery._msg.ack()
+                        delivery._settled = True
+                else:
+                    others.append(delivery)
+        for delivery in others:
+            await delivery.ack()
+
     async def consume(
         self, topic: str, group: str, *, batch: int, wait: float, lease: float
     ) -> list[Delivery]:

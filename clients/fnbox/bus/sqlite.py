@@ -4,6 +4,10 @@ Publishing commits with ``synchronous=FULL`` before it returns, so an acknowledg
 survives ``kill -9`` and power loss. Consumers in this process are woken by an in-process
 event when a message is published; messages published by other processes are found by polling
 every ``poll_interval`` seconds (a cheap read, no lock). A background task compacts the file.
+
+Calls made during one turn of the event loop are batched: the messages published to a topic go
+in one statement per table, acks (and terms) in one, and all of them reach the bus thread
+together, to be committed in one transaction (each caller still waits for its own commit).
 """
 
 from __future__ import annotations
@@ -55,6 +59,11 @@ class SqliteBus(Bus):
         self._db: SqliteThread | None = None
         self._wakeups: dict[str, asyncio.Event] = {}
         self._joined: dict[tuple[str, str], int] = {}  # (topic, group) -> topic id
+        # (topic, group) whose last lease got messages: the next consume leases at once.
+        self._hot: set[tuple[str, str]] = set()
+        # Publishes and settlements of this turn of the loop, sent together at its end.
+        self._outbox: dict[str, _Outbox] = {}
+        self._settling: _Settling | None = None
         self._compactor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -93,17 +102,103 @@ class SqliteBus(Bus):
         name = self._qualified(topic)
         if not items:
             return []
-        stored = [
-            StoredItem(bytes(data), orjson.dumps(dict(headers)) if headers else None, dedup_id)
+        db = self._thread()
+        outbox = self._outbox.get(name)
+        if outbox is None:
+            outbox = self._outbox[name] = _Outbox()
+            asyncio.get_running_loop().call_soon(self._send_outbox, db, name)
+        start = len(outbox.items)
+        outbox.items.extend(
+            StoredItem(bytes(data), _encode(headers) if headers else None, dedup_id)
             for data, headers, dedup_id in items
-        ]
-        window = self._options.dedup_window
-        seqs = await self._thread().write(
-            lambda c: self._tables.insert(c, name, stored, now=time.time(), dedup_window=window),
-            durable=True,
         )
-        self._wake(name)
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        outbox.waiters.append((start, len(outbox.items), future))
+        seqs = await future
         return [str(seq) for seq in seqs]
+
+    def _send_outbox(self, db: SqliteThread, name: str) -> None:
+        outbox = self._outbox.pop(name)
+        stored, window, tables = outbox.items, self._options.dedup_window, self._tables
+        try:
+            job = db.submit(
+                lambda c: tables.insert(c, name, stored, now=time.time(), dedup_window=window),
+                write=True,
+                durable=True,
+            )
+        except Exception as exc:
+            for _, _, future in outbox.waiters:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+
+        def done(job: asyncio.Future[list[int]]) -> None:
+            error = None if job.cancelled() else job.exception()
+            if error is None:
+                self._wake(name)
+            for start, end, future in outbox.waiters:
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(job.result()[start:end])
+
+        job.add_done_callback(done)
+
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        leases: list[tuple[int, str, int]] = []
+        others: list[Delivery] = []
+        for delivery in deliveries:
+            if isinstance(delivery, _SqliteDelivery) and delivery._bus is self:
+                if not delivery._settled:
+                    leases.append((delivery._tid, delivery._group, delivery._seq))
+            else:
+                others.append(delivery)
+        if leases:
+            await self._settle(leases)
+            for delivery in deliveries:
+                if isinstance(delivery, _SqliteDelivery) and delivery._bus is self:
+                    delivery._settled = True
+        for delivery in others:
+            await delivery.ack()
+
+    def _settle(self, leases: list[tuple[int, str, int]]) -> asyncio.Future[None]:
+        """Delete the leases at the end of this turn of the loop, with the others settled."""
+        db = self._thread()
+        loop = asyncio.get_running_loop()
+        settling = self._settling
+        if settling is None:
+            settling = self._settling = _Settling()
+            loop.call_soon(self._send_settling, db)
+        settling.leases.extend(leases)
+        future: asyncio.Future[None] = loop.create_future()
+        settling.waiters.append(future)
+        return future
+
+    def _send_settling(self, db: SqliteThread) -> None:
+        settling, self._settling = self._settling, None
+        assert settling is not None
+        leases = settling.leases
+        try:
+            job = db.submit(lambda c: BusTables.settle(c, leases), write=True, durable=False)
+        except Exception as exc:
+            for future in settling.waiters:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+
+        def done(job: asyncio.Future[None]) -> None:
+            error = None if job.cancelled() else job.exception()
+            for future in settling.waiters:
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(None)
+
+        job.add_done_callback(done)
 
     async def consume(
         self, topic: str, group: str, *, batch: int, wait: float, lease: float
@@ -116,9 +211,18 @@ class SqliteBus(Bus):
         tid = await self._join(db, name, group)
         tables = self._tables
         deadline = time.monotonic() + max(wait, 0.0)
+        key = (name, group)
+        # Lease at once (one round trip) when the last lease got something or a publish woke
+        # us; otherwise a cheap read first, so idle polling never takes the write lock.
+        eager = key in self._hot
         while True:
             wakeup = self._wakeups.setdefault(name, asyncio.Event())
-            due, next_visible = await db.read(lambda c: tables.probe(c, tid, group, time.time()))
+            if eager:
+                due, next_visible = True, None
+            else:
+                due, next_visible = await db.read(
+                    lambda c: tables.probe(c, tid, group, time.time())
+                )
             if due:
                 rows = await db.write(
                     lambda c: tables.lease(
@@ -127,7 +231,12 @@ class SqliteBus(Bus):
                     durable=False,
                 )
                 if rows:
+                    self._hot.add(key)
                     return [self._delivery(row, topic, tid, group, lease) for row in rows]
+                self._hot.discard(key)
+                if eager:
+                    eager = False
+                    continue  # probe: when does the next lease become visible?
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
@@ -136,6 +245,7 @@ class SqliteBus(Bus):
                 pause = min(pause, max(next_visible - time.time(), 0.001))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), pause)
+                eager = True
 
     async def topics(self, prefix: str) -> list[str]:
         start = len(self._namespace) + 1
@@ -225,10 +335,10 @@ class _SqliteDelivery(Delivery):
         self._settled = False
 
     async def ack(self) -> None:
-        await self._settle()
+        await self._settle_once()
 
     async def term(self) -> None:
-        await self._settle()
+        await self._settle_once()
 
     async def nak(self, delay: float = 0) -> None:
         if self._settled:
@@ -241,13 +351,10 @@ class _SqliteDelivery(Delivery):
         if not self._settled:
             await self._postpone(self._lease)
 
-    async def _settle(self) -> None:
+    async def _settle_once(self) -> None:
         if self._settled:
             return
-        tid, group, seq = self._tid, self._group, self._seq
-        await self._bus._thread().write(
-            lambda c: BusTables.settle(c, tid, group, seq), durable=False
-        )
+        await self._bus._settle([(self._tid, self._group, self._seq)])
         self._settled = True
 
     async def _postpone(self, delay: float) -> None:
@@ -256,3 +363,28 @@ class _SqliteDelivery(Delivery):
             lambda c: BusTables.postpone(c, tid, group, seq, attempt, time.time() + delay),
             durable=False,
         )
+
+
+class _Outbox:
+    """Messages published to one topic during this turn of the loop, and who waits for them
+    (``(start, end, future)``: the future gets the ids of ``items[start:end]``)."""
+
+    __slots__ = ("items", "waiters")
+
+    def __init__(self) -> None:
+        self.items: list[StoredItem] = []
+        self.waiters: list[tuple[int, int, asyncio.Future[list[int]]]] = []
+
+
+class _Settling:
+    """Leases acked or termed during this turn of the loop, and who waits for them."""
+
+    __slots__ = ("leases", "waiters")
+
+    def __init__(self) -> None:
+        self.leases: list[tuple[int, str, int]] = []
+        self.waiters: list[asyncio.Future[None]] = []
+
+
+def _encode(headers: Mapping[str, str]) -> bytes:
+    return orjson.dumps(headers if type(headers) is dict else dict(headers))

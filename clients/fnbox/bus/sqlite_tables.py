@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
+
 __all__ = ["BusTables", "LeasedRow", "StoredItem", "init_schema"]
 
 _SCHEMA = """
@@ -118,29 +120,53 @@ class BusTables:
         now: float,
         dedup_window: float,
     ) -> list[int]:
+        """Store ``items`` (in order) in a few statements whatever their number: one lookup of
+        their dedup ids, the sequence numbers assigned here (the write transaction holds the
+        database's write lock, and the next one follows AUTOINCREMENT's rule), one multi-row
+        insert of the messages and one of the new dedup ids."""
         tid = self.topic_id(conn, topic, create=True)
-        seqs: list[int] = []
-        for item in items:
-            if item.dedup_id is not None:
-                seen = conn.execute(
-                    "SELECT seq FROM dedup WHERE topic_id = ? AND dedup_id = ? AND created_at >= ?",
-                    (tid, item.dedup_id, now - dedup_window),
-                ).fetchone()
-                if seen is not None:
-                    seqs.append(int(seen[0]))
-                    continue
-            (seq,) = conn.execute(
-                "INSERT INTO messages (topic_id, data, headers, published_at) VALUES (?, ?, ?, ?)"
-                " RETURNING seq",
-                (tid, item.data, item.headers, now),
-            ).fetchone()
-            if item.dedup_id is not None:
+        known: dict[str, int] = {}
+        ids = [item.dedup_id for item in items if item.dedup_id is not None]
+        if ids:
+            known.update(
                 conn.execute(
-                    "INSERT OR REPLACE INTO dedup (topic_id, dedup_id, seq, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (tid, item.dedup_id, seq, now),
+                    "SELECT dedup_id, seq FROM dedup WHERE topic_id = ?"
+                    " AND dedup_id IN (SELECT value FROM json_each(?)) AND created_at >= ?",
+                    (tid, orjson.dumps(ids), now - dedup_window),
                 )
-            seqs.append(int(seq))
+            )
+        (last,) = conn.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+            " COALESCE((SELECT MAX(seq) FROM messages), 0))"
+        ).fetchone()
+        seqs: list[int] = []
+        rows: list[tuple[int, int, bytes, bytes | None, float]] = []
+        dedup_rows: list[tuple[int, str, int, float]] = []
+        for item in items:
+            dedup_id = item.dedup_id
+            if dedup_id is not None:
+                seen = known.get(dedup_id)
+                if seen is not None:
+                    seqs.append(seen)
+                    continue
+            last += 1
+            rows.append((last, tid, item.data, item.headers, now))
+            if dedup_id is not None:
+                known[dedup_id] = last
+                dedup_rows.append((tid, dedup_id, last, now))
+            seqs.append(last)
+        if rows:
+            conn.executemany(
+                "INSERT INTO messages (seq, topic_id, data, headers, published_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        if dedup_rows:
+            conn.executemany(
+                "INSERT OR REPLACE INTO dedup (topic_id, dedup_id, seq, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                dedup_rows,
+            )
         return seqs
 
     @staticmethod
@@ -215,11 +241,10 @@ class BusTables:
         return rows
 
     @staticmethod
-    def settle(conn: sqlite3.Connection, tid: int, group: str, seq: int) -> None:
-        """Ack or term: the group is done with the message."""
-        conn.execute(
-            "DELETE FROM leases WHERE topic_id = ? AND group_name = ? AND seq = ?",
-            (tid, group, seq),
+    def settle(conn: sqlite3.Connection, leases: Sequence[tuple[int, str, int]]) -> None:
+        """Ack or term of ``(topic id, group, seq)`` leases: the group is done with them."""
+        conn.executemany(
+            "DELETE FROM leases WHERE topic_id = ? AND group_name = ? AND seq = ?", leases
         )
 
     @staticmethod

@@ -1,6 +1,9 @@
 """One sqlite3 connection owned by one thread, so the event loop never blocks on SQLite.
 
-Operations queued while the thread was busy run together: reads first, outside any
+Operations submitted during one turn of the event loop reach the thread as one batch (one queue
+put, one wakeup of the thread), and the results of a batch come back in one callback per event
+loop (one ``call_soon_threadsafe`` wakeup), however many operations it held. Operations queued
+while the thread was busy run together: reads first, outside any
 transaction, then all writes in a single ``BEGIN IMMEDIATE … COMMIT`` (group commit), each in
 its own savepoint so one failing operation does not undo the others. A commit that holds a
 durable write runs with ``synchronous=FULL`` (fsync of the WAL); one holding only bookkeeping
@@ -46,7 +49,9 @@ class SqliteThread:
         self._path = path
         self._busy_timeout = busy_timeout
         self._init = init
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        # Jobs submitted during the current turn of each event loop, sent at its end.
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
         self._synchronous = ""
@@ -75,21 +80,40 @@ class SqliteThread:
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(RuntimeError):
+            self._flush(asyncio.get_running_loop())
         self._jobs.put(None)
         thread = self._thread
         if thread is not None:
             await asyncio.to_thread(thread.join)
 
-    async def _submit(
+    def submit(
         self, fn: Callable[[sqlite3.Connection], T], *, write: bool, durable: bool
-    ) -> T:
+    ) -> asyncio.Future[T]:
+        """Queue ``fn`` (as :meth:`read` or :meth:`write` would) and return its future without
+        awaiting it; must be called from the event loop's thread."""
         if self._closed or self._thread is None:
             raise BusClosed("the SQLite bus is not open")
         loop = asyncio.get_running_loop()
-        job = _Job(fn=fn, write=write, durable=durable, future=loop.create_future(), loop=loop)
-        self._jobs.put(job)
-        result: T = await job.future
-        return result
+        future: asyncio.Future[T] = loop.create_future()
+        job = _Job(fn=fn, write=write, durable=durable, future=future, loop=loop)
+        pending = self._pending.get(loop)
+        if pending is None:
+            self._pending[loop] = [job]
+            loop.call_soon(self._flush, loop)
+        else:
+            pending.append(job)
+        return future
+
+    async def _submit(
+        self, fn: Callable[[sqlite3.Connection], T], *, write: bool, durable: bool
+    ) -> T:
+        return await self.submit(fn, write=write, durable=durable)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        jobs = self._pending.pop(loop, None)
+        if jobs:
+            self._jobs.put(jobs)
 
     def _run(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         try:
@@ -112,7 +136,7 @@ class SqliteThread:
             first = self._jobs.get()
             if first is None:
                 break
-            jobs = [first]
+            jobs = list(first)
             while len(jobs) < _MAX_GROUP:
                 try:
                     more = self._jobs.get_nowait()
@@ -121,16 +145,25 @@ class SqliteThread:
                 if more is None:
                     stopping = True
                     break
-                jobs.append(more)
+                jobs.extend(more)
             for job in jobs:
                 if not job.write:
                     job.outcome = _call(job.fn, conn)
             writes = [job for job in jobs if job.write]
             if writes:
                 self._commit_group(conn, writes)
-            for job in jobs:
-                with contextlib.suppress(RuntimeError):  # the loop may be closed already
-                    job.loop.call_soon_threadsafe(_settle, job.future, job.outcome)
+            _answer(jobs)
+        # Whatever was queued after the stop marker fails (its callers are told, not left
+        # waiting).
+        closed = (True, BusClosed("the SQLite bus is closed"))
+        while True:
+            try:
+                late = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            for job in late or ():
+                job.outcome = closed
+            _answer(late or [])
 
     def _commit_group(self, conn: sqlite3.Connection, writes: list[_Job]) -> None:
         try:
@@ -178,6 +211,21 @@ def _translate(exc: Exception) -> Exception:
         return exc
     error.__cause__ = exc
     return error
+
+
+def _answer(jobs: list[_Job]) -> None:
+    """Hand the outcomes back: one callback per event loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, done in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop may be closed already
+            loop.call_soon_threadsafe(_settle_jobs, done)
+
+
+def _settle_jobs(jobs: list[_Job]) -> None:
+    for job in jobs:
+        _settle(job.future, job.outcome)
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
