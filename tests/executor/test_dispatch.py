@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
 import orjson
 from fnbox.executor import FunctionType, Invocation, Outcome, PayloadTooLarge, WebhookInput
 
-from tests.executor.conftest import PoolFactory, fixture_settings, invoke, spec, track
+from tests.executor.conftest import (
+    PoolFactory,
+    fixture_settings,
+    invoke,
+    pid_alive,
+    spec,
+    track,
+)
 
 SLOW = "async function onTrack(e) { await new Promise(r => setTimeout(r, e.ms)); return e.n }"
 
@@ -108,6 +117,42 @@ async def test_large_payload_crosses_in_many_pipe_chunks(pool_factory: PoolFacto
     fn = spec("function onTrack(e) { return e.blob.length }", type=FunctionType.INSERT_DESTINATION)
     result = await invoke(pool, fn, track(blob="z" * 3_000_000))
     assert result.returned == b"3000000"
+
+
+def _fd_io(pid: int) -> bool:
+    return b"--fd-io" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+
+def _stdin_flags(pid: int) -> int:
+    fdinfo = Path(f"/proc/{pid}/fdinfo/0").read_text().splitlines()
+    return int(next(line for line in fdinfo if line.startswith("flags:")).split()[1], 8)
+
+
+async def test_a_busy_worker_keeps_its_frames_in_order_across_its_input_switch(
+    pool_factory: PoolFactory,
+) -> None:
+    """A worker that has answered 64 invocations moves its stdin reads from the threadpool
+    to process.stdin (fdio.js); calls sent in bursts (several frames per write) and large
+    ones (many pipe chunks) around that point all get their own answers from that worker,
+    which still exits cleanly on close."""
+    pool = await pool_factory(fixture_settings(max_workers_per_function=1))
+    fn = spec("function onTrack(e) { return e.n }", type=FunctionType.INSERT_DESTINATION)
+    pids = set()
+    for start in range(0, 160, 16):
+        burst = [
+            pool.invoke(fn, track(n=n, blob="z" * (n * 2500))) for n in range(start, start + 16)
+        ]
+        results = await asyncio.gather(*burst)
+        assert [r.returned for r in results] == [str(n).encode() for n in range(start, start + 16)]
+        pids |= {r.worker_pid for r in results}
+    assert len(pids) == 1
+    (pid,) = pids
+    if _fd_io(pid):
+        # Switched: fd 0 is libuv's now (non-blocking), no longer read through fs.read.
+        assert _stdin_flags(pid) & os.O_NONBLOCK
+    await pool.close(grace_s=5)
+    assert pool.stats().kills == {"closed": 1}
+    assert not pid_alive(pid)
 
 
 async def test_payload_over_the_frame_cap_is_refused(pool_factory: PoolFactory) -> None:

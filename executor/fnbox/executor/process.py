@@ -34,6 +34,8 @@ PROTOCOL_VERSION = 1
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _names = itertools.count(1)
+# Frames held for one write are written at once when they reach this size.
+OUTBOX_BYTES = 256 * 1024
 
 
 class WorkerState(StrEnum):
@@ -131,6 +133,10 @@ class WorkerProcess:
         self._decoder = FrameDecoder(max_frame_bytes=settings.max_frame_bytes)
         self._ids = itertools.count(1)
         self._hello: asyncio.Future[Frame] | None = None
+        # Frames sent after the first one of a loop iteration, written together at the next
+        # (None: nothing written this iteration, the next frame goes out at once).
+        self._outbox: list[bytes] | None = None
+        self._outbox_bytes = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stderr_budget = settings.max_stderr_bytes
         self.stderr_tail = b""
@@ -246,6 +252,7 @@ class WorkerProcess:
         """Graceful stop: close stdin (the worker exits on EOF), then SIGKILL after the grace."""
         if self.state is not WorkerState.DEAD:
             self._mark_dead(reason, error)
+            self._outbox = None
             if self._proc and self._proc.stdin:
                 with contextlib.suppress(OSError, RuntimeError):
                     self._proc.stdin.close()
@@ -375,14 +382,41 @@ class WorkerProcess:
         data = encode_frame(
             {**header, "id": request_id}, segments, max_frame_bytes=self.settings.max_frame_bytes
         )
-        fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Frame] = loop.create_future()
         self._pending[request_id] = fut
+        outbox = self._outbox
+        if outbox is not None:
+            # Not the first frame of this loop iteration: the worker reads it with the others
+            # sent meanwhile (one write, one wake-up of the worker for all of them).
+            outbox.append(data)
+            self._outbox_bytes += len(data)
+            if self._outbox_bytes >= OUTBOX_BYTES:
+                self._flush()
+                self._outbox = []
+            return fut
+        self._outbox = []
+        loop.call_soon(self._flush)
+        self._write(data)
+        return fut
+
+    def _write(self, data: bytes) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(data)
         except (ConnectionError, RuntimeError) as exc:
             self.kill("crashed")
             raise WorkerCrashed(f"worker {self.pid} stopped reading: {exc}") from exc
-        return fut
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, None
+        self._outbox_bytes = 0
+        if not outbox or self.state is WorkerState.DEAD:
+            return
+        try:
+            self._write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
+        except WorkerCrashed:
+            pass  # killed: the calls in flight on it have failed already
 
     async def drain(self) -> None:
         """Wait while the pipe to the worker is full."""

@@ -60,19 +60,31 @@ function takeStdout(fdIo) {
 }
 
 /**
- * Calls onData(chunk) for each read of stdin and onEnd() at its end. While a read waits in
+ * Calls onData(chunk) for each read of stdin and onEnd() at its end; returns upgrade(),
+ * which moves a --fd-io reader to process.stdin (see below). While a read waits in
  * the threadpool, Node's exit would hang (it joins the threadpool's threads), so exiting
  * then (a fatal error outside a read's callback, an uncaught exception) SIGKILLs the process
  * instead: the parent sees a crash either way. At EOF no read is pending and exit is normal.
  */
 function readInput(fdIo, onData, onEnd) {
-  if (!fdIo) {
+  const useStream = () => {
     process.stdin.on('data', onData);
     process.stdin.on('end', onEnd);
-    return;
+  };
+  if (!fdIo) {
+    useStream();
+    return () => false;
   }
   const buf = Buffer.allocUnsafe(64 * 1024);
   let pending = false;
+  let upgraded = false;
+  // A read through the threadpool costs every frame two thread hops (the pool thread wakes,
+  // then wakes the main thread); process.stdin is read by the main thread's epoll. A busy
+  // worker switches once its start is long past: upgrade() builds process.stdin (loading
+  // node:net and node:stream, the 10-15 ms that --fd-io saves a fresh worker) and the switch
+  // is made when the read already waiting in the threadpool returns, so that no read is ever
+  // pending on both. The pipe's bytes stay in order: the next ones go to the stream.
+  let wantStream = false;
   process.on('exit', () => {
     if (pending) process.kill(process.pid, 'SIGKILL');
   });
@@ -88,16 +100,27 @@ function readInput(fdIo, onData, onEnd) {
   const afterRead = (err, n) => {
     pending = false;
     if (err && err.code === 'EAGAIN') {
-      process.stdin.on('data', onData);
-      process.stdin.on('end', onEnd);
+      upgraded = true;
+      useStream();
     } else if (err || n === 0) {
       onEnd();
     } else {
       onData(Buffer.from(buf.subarray(0, n))); // a copy: frames keep views of their chunk
-      next();
+      if (wantStream && !upgraded) {
+        upgraded = true;
+        useStream();
+      } else {
+        next();
+      }
     }
   };
   next();
+  return function upgrade() {
+    if (wantStream || upgraded) return false;
+    wantStream = true;
+    void process.stdin; // created now (paused until useStream adds its listeners)
+    return true;
+  };
 }
 
 module.exports = { takeStdout, readInput };

@@ -8,6 +8,9 @@ const { takeStdout, readInput } = require('./fdio.js');
 
 const PROTOCOL_VERSION = 1;
 const DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+// A --fd-io worker that has answered this many invocations reads its stdin through
+// process.stdin from then on (fdio.js): a busy worker's frames then skip the threadpool.
+const UPGRADE_AFTER_INVOKES = 64;
 
 class ProtocolViolation extends Error {}
 
@@ -183,6 +186,8 @@ function main({ sandbox, argv = process.argv.slice(2) }) {
   const send = (header, segments = []) => writeOut(encodeFrame(header, segments));
   const stray = (line) => send({ t: 'log', line: String(line) });
   let loaded = null; // Promise of the sandbox's function, set by the one `load`.
+  let invokes = 0;
+  let upgrade = () => false; // set by readInput below
 
   function fatal(message) {
     process.stderr.write(`fnbox worker: ${message}\n`);
@@ -225,6 +230,7 @@ function main({ sandbox, argv = process.argv.slice(2) }) {
       res = { outcome: 'ERROR', error: errorInfo(err), logs: [], requests: [], duration_ms: 0 };
     }
     writeOut(resultFrame(id, res, maxFrameBytes));
+    if (++invokes === UPGRADE_AFTER_INVOKES) setImmediate(upgrade);
   }
 
   function onFrame({ header, segments }) {
@@ -258,7 +264,7 @@ function main({ sandbox, argv = process.argv.slice(2) }) {
   }
 
   const reader = new FrameReader(maxFrameBytes, onFrame);
-  readInput(fdIo, (chunk) => {
+  upgrade = readInput(fdIo, (chunk) => {
     try {
       reader.push(chunk);
     } catch (err) {
