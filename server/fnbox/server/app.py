@@ -79,12 +79,14 @@ class ControlService:
         self.pool = WorkerPool(settings.executor)
         self.health = HealthServicer()
         self.server = grpc.aio.server(
-            interceptors=[telemetry.server_interceptor(tracer_provider)],
             options=[
                 ("grpc.max_receive_message_length", settings.grpc.max_message_bytes),
                 ("grpc.max_send_message_length", settings.grpc.max_message_bytes),
             ],
         )
+        # Server spans: each method handler is wrapped once as it is registered (no
+        # interceptor, which grpc.aio would run per call).
+        telemetry.instrument(self.server, tracer_provider)
         self.address = ""
         self.deps: Deps | None = None
         self.observability: Observability | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 from fnbox.executor import types as ex
 from fnbox.server.dispatch import Target
@@ -20,8 +21,24 @@ log = logging.getLogger(__name__)
 RUN_LABEL = "(run)"
 
 meter = metrics.get_meter("fnbox.server")
-_invocations = meter.create_counter(
-    "fnbox.invocations", unit="1", description="Function invocations by function, type, outcome."
+# fnbox.invocations is counted here and read by the SDK when a reader collects (an observable
+# counter): a dict increment per invocation instead of a synchronous Counter.add, which cost
+# ~6 µs (a Measurement, attribute cleaning and hashing, a lock) on every call.
+_invocation_counts: dict[tuple[str, str, str], int] = {}
+
+
+def _observe_invocations(_options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+    for (function, function_type, outcome), count in list(_invocation_counts.items()):
+        yield metrics.Observation(
+            count, {"function": function, "type": function_type, "outcome": outcome}
+        )
+
+
+_invocations = meter.create_observable_counter(
+    "fnbox.invocations",
+    callbacks=[_observe_invocations],
+    unit="1",
+    description="Function invocations by function, type, outcome.",
 )
 _duration = meter.create_histogram(
     "fnbox.invocation.duration",
@@ -43,6 +60,11 @@ _duration = meter.create_histogram(
         10.0,
     ),
 )
+
+
+# The duration histogram's attribute sets, built once per function (the SDK copies them).
+_duration_attributes: dict[tuple[str, str], dict[str, str]] = {}
+_MAX_ATTRIBUTE_SETS = 10_000
 
 
 class InvocationObserver:
@@ -73,10 +95,16 @@ class InvocationObserver:
     ) -> None:
         function = target.function if target is not None else None
         label = function.id if function is not None else RUN_LABEL
-        _invocations.add(
-            1, {"function": label, "type": spec.type.value, "outcome": _outcome_label(result)}
-        )
-        _duration.record(result.duration_ms / 1000, {"function": label, "type": spec.type.value})
+        function_type = spec.type.value
+        key = (label, function_type, _outcome_label(result))
+        _invocation_counts[key] = _invocation_counts.get(key, 0) + 1
+        attributes = _duration_attributes.get((label, function_type))
+        if attributes is None:
+            if len(_duration_attributes) >= _MAX_ATTRIBUTE_SETS:
+                _duration_attributes.clear()
+            attributes = {"function": label, "type": function_type}
+            _duration_attributes[(label, function_type)] = attributes
+        _duration.record(result.duration_ms / 1000, attributes)
         if target is None or function is None:
             return
         now = time.time()

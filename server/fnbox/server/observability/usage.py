@@ -45,12 +45,19 @@ class UsageMeter:
         self._writing: dict[_Key, _Counts] = {}  # being written: still shown to readers
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # The UTC day of the last invocation counted (its number since the epoch, and date).
+        self._day_number = -1
+        self._day = date(1970, 1, 1)
 
     def record(
         self, workspace_id: str, function_id: str, *, at: float, duration_ms: float, error: bool
     ) -> None:
         """Count one invocation that ended at ``at`` (epoch seconds)."""
-        day = datetime.fromtimestamp(at, UTC).date()
+        day_number = int(at // 86400)
+        if day_number != self._day_number:
+            self._day_number = day_number
+            self._day = datetime.fromtimestamp(at, UTC).date()
+        day = self._day
         counts = self._pending.get((workspace_id, function_id, day))
         if counts is None:
             counts = self._pending[(workspace_id, function_id, day)] = _Counts()
