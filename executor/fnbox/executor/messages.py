@@ -130,7 +130,7 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
     """Turn a ``result`` frame into an InvocationResult; segments stay opaque bytes."""
     h = frame.header
     try:
-        outcome = Outcome(h["outcome"])
+        outcome = _OUTCOMES[h["outcome"]]
         n_events, n_objects = int(h.get("n_events", 0)), int(h.get("n_objects", 0))
         segments = frame.segments
         pos = n_events + n_objects
@@ -141,8 +141,10 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
         runs = h.get("batch_runs")
         if runs is not None:
             batch, pos = _batch_from_runs(runs, segments, pos)
+        elif entries := h.get("batch"):
+            batch, pos = _batch_from_entries(entries, segments, pos)
         else:
-            batch, pos = _batch_from_entries(h.get("batch") or [], segments, pos)
+            batch = []
         if pos != len(segments):
             raise ProtocolError(f"result announces {pos} segments but carries {len(segments)}")
         requests = [
@@ -154,7 +156,7 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
                 error=str(r.get("error") or ""),
                 start_ms=float(r.get("start_ms") or 0),
             )
-            for r in h.get("requests") or []
+            for r in h.get("requests") or ()
         ]
         return InvocationResult(
             outcome=outcome,
@@ -163,7 +165,7 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
             returned=returned,
             batch=batch,
             error=user_error(h.get("error")),
-            logs=[str(line) for line in h.get("logs") or []],
+            logs=[str(line) for line in h.get("logs") or ()],
             logs_truncated=bool(h.get("logs_truncated")),
             requests=requests,
             duration_ms=float(h.get("duration_ms") or 0),

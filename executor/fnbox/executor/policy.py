@@ -84,6 +84,11 @@ class CrashLoopGuard:
             return True
         return False
 
+    @property
+    def has_blocked(self) -> bool:
+        """Whether any function is (or was, until asked again) in cool-down."""
+        return bool(self._blocked_until)
+
     def retry_after(self, key: str, now: float) -> float | None:
         """Seconds until ``key`` may run again, or None when it is not blocked."""
         until = self._blocked_until.get(key)

@@ -64,6 +64,7 @@ _propagator = TraceContextTextMapPropagator()
 CRASH_REASONS = frozenset({"crashed", "oom", "protocol", "frame_too_large"})
 LOAD_ERROR_TTL_S = 10.0
 _DISPATCHABLE = (WorkerState.LOADING, WorkerState.READY)
+_MAX_PREPARED = 256  # specs held (with their code): RunFunction makes one per call
 
 
 class _LoadFailed(Exception):
@@ -130,6 +131,9 @@ class WorkerPool:
         self._active = 0
         self._drained = asyncio.Event()
         self._closed = False
+        # id(spec) → (spec, spec with its worker key, limits); the entry holds the spec, so
+        # its id is not reused while the entry lives.
+        self._prepared: dict[int, tuple[FunctionSpec, FunctionSpec, FunctionLimits]] = {}
 
     @property
     def host(self) -> HostLimits:
@@ -148,11 +152,11 @@ class WorkerPool:
         """
         if self._closed:
             raise ExecutorClosed("the executor is shutting down")
-        limits = function_limits(spec, self.settings)
         function_key = spec.key
-        key = worker_key(spec, limits, self.settings)
-        if key != spec.key:
-            spec = dataclasses.replace(spec, key=key)
+        prepared = self._prepared.get(id(spec))
+        if prepared is None or prepared[0] is not spec:
+            prepared = self._prepare(spec)
+        _, spec, limits = prepared
         segments = invoke_segments(invocation)
         size = sum(map(len, segments)) + HEADER_ALLOWANCE
         if size > self.settings.max_frame_bytes:
@@ -173,6 +177,17 @@ class WorkerPool:
             self._active -= 1
             if self._active == 0:
                 self._drained.set()
+
+    def _prepare(self, spec: FunctionSpec) -> tuple[FunctionSpec, FunctionSpec, FunctionLimits]:
+        """``spec``'s limits and the spec keyed by its worker key, kept for the next call of
+        the same spec object (callers that reuse one per version pay for this once)."""
+        limits = function_limits(spec, self.settings)
+        key = worker_key(spec, limits, self.settings)
+        keyed = spec if key == spec.key else dataclasses.replace(spec, key=key)
+        if len(self._prepared) >= _MAX_PREPARED:
+            self._prepared.clear()
+        prepared = self._prepared[id(spec)] = (spec, keyed, limits)
+        return prepared
 
     async def check_syntax(self, code: str) -> SyntaxProblem | None:
         """Compile ``code`` (running nothing) in a worker that never loads user code."""
@@ -280,7 +295,11 @@ class WorkerPool:
             while True:
                 if self._closed:
                     raise ExecutorClosed("the executor is shutting down")
-                retry_after = self._crash_guard.retry_after(spec.key, time.monotonic())
+                retry_after = (
+                    self._crash_guard.retry_after(spec.key, time.monotonic())
+                    if self._crash_guard.has_blocked
+                    else None
+                )
                 if retry_after is not None:
                     raise CrashLoop(
                         f"workers of {spec.key} keep crashing; refused for {retry_after:.0f}s",
@@ -294,9 +313,11 @@ class WorkerPool:
                     fn.load_failure = None
                 if fn.failures > seen_failures and fn.failure is not None:
                     raise fn.failure
-                fn.workers = [w for w in fn.workers if w.alive]
-                ready = [w for w in fn.workers if w.state in _DISPATCHABLE]
-                wants_more = self._scaling.wants_more(fn.workers, fn.starting)
+                workers = fn.workers
+                if not all(w.state is not WorkerState.DEAD for w in workers):
+                    workers = fn.workers = [w for w in workers if w.alive]
+                ready = [w for w in workers if w.state in _DISPATCHABLE]
+                wants_more = self._scaling.wants_more(workers, fn.starting)
                 if wants_more and self.supervisor.make_room(fn.key):
                     fn.starting += 1
                     self.supervisor.background(self._specialise(fn, spec, limits))

@@ -197,14 +197,27 @@ def _status_wire(item: ex.EventResult) -> bytes:
     return _BATCH_STATUSES_TAG + _varint(len(body)) + body
 
 
+_OUTCOME_NAMES = {outcome: "OUTCOME_" + outcome.value for outcome in ex.Outcome}
+
+
 def result_pb(result: ex.InvocationResult, *, version: str) -> ipb.InvocationResult:
     message = ipb.InvocationResult(
-        outcome="OUTCOME_" + result.outcome.value,
-        events=result.events,
-        objects=result.objects,
-        logs=result.logs,
-        logs_truncated=result.logs_truncated,
-        requests=[
+        outcome=_OUTCOME_NAMES[result.outcome],
+        duration_ms=result.duration_ms,
+        version=version,
+        handlers=result.handlers,
+    )
+    # Only what there is (each repeated-field keyword costs a conversion, even empty).
+    if result.events:
+        message.events.extend(result.events)
+    if result.objects:
+        message.objects.extend(result.objects)
+    if result.logs:
+        message.logs.extend(result.logs)
+    if result.logs_truncated:
+        message.logs_truncated = True
+    if result.requests:
+        message.requests.extend(
             ipb.OutboundRequest(
                 method=request.method,
                 url=request.url,
@@ -213,11 +226,7 @@ def result_pb(result: ex.InvocationResult, *, version: str) -> ipb.InvocationRes
                 error=request.error,
             )
             for request in result.requests
-        ],
-        duration_ms=result.duration_ms,
-        version=version,
-        handlers=result.handlers,
-    )
+        )
     if result.returned is not None:
         message.returned = result.returned
     if result.batch:

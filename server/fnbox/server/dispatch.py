@@ -7,6 +7,7 @@ Payload bytes are passed through undecoded: only their first character is looked
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -72,15 +73,21 @@ class Dispatcher:
         self._box = box
         self._settings = settings
         self._observer = observer
+        # (function id, version) → (the function record it was built from, its spec, version
+        # name): what is per version, not per call. Reused while the read cache hands out the
+        # same record (a new record, e.g. after a write, rebuilds it).
+        self._specs: dict[tuple[str, int], tuple[FunctionRecord, ex.FunctionSpec, str]] = {}
 
     async def invoke(
         self, principal: Principal, request: ipb.InvokeFunctionRequest
     ) -> ipb.InvocationResult:
-        if request.request_id:
-            trace.get_current_span().set_attribute("fnbox.request_id", request.request_id)
-        target = await self._resolve(principal, request)
+        current = trace.get_current_span()
+        span = current if current.is_recording() else None
+        if span is not None and request.request_id:
+            span.set_attribute("fnbox.request_id", request.request_id)
+        target = await self._resolve(principal, request, span)
         invocation = _invocation(request, target.spec.type, target.settings)
-        return await self._run(target.spec, invocation, target.version_name, target)
+        return await self._run(target.spec, invocation, target.version_name, target, span)
 
     async def run(
         self, principal: Principal, request: ipb.RunFunctionRequest
@@ -107,7 +114,8 @@ class Dispatcher:
         settings = _settings_object(request.settings)
         span = trace.get_current_span()
         span.set_attribute("fnbox.workspace", workspace_id)
-        return await self._run(spec, _invocation(request, function_type, settings), "")
+        invocation = _invocation(request, function_type, settings)
+        return await self._run(spec, invocation, "", None, span if span.is_recording() else None)
 
     async def compile(self, code: str) -> None:
         """Raises SyntaxErrorInCode (INVALID_ARGUMENT with line and column) for bad code."""
@@ -120,41 +128,53 @@ class Dispatcher:
         spec: ex.FunctionSpec,
         invocation: ex.Invocation,
         version_name: str,
-        target: Target | None = None,
+        target: Target | None,
+        span: trace.Span | None,
     ) -> ipb.InvocationResult:
-        span = trace.get_current_span()
-        span.set_attribute("fnbox.function.type", spec.type.value)
-        if version_name:
-            span.set_attribute("fnbox.version", version_name)
+        """``span``: the current span when it records (attributes are set on it), else None."""
+        if span is not None:
+            span.set_attribute("fnbox.function.type", spec.type.value)
+            if version_name:
+                span.set_attribute("fnbox.version", version_name)
         result = await self._executor.invoke(spec, invocation)
-        span.set_attribute("fnbox.outcome", result.outcome.value)
+        if span is not None:
+            span.set_attribute("fnbox.outcome", result.outcome.value)
         if self._observer is not None:
             self._observer(spec, invocation, result, target)
         return convert.result_pb(result, version=version_name)
 
-    async def _resolve(self, principal: Principal, request: ipb.InvokeFunctionRequest) -> Target:
-        kind = names.kind_of(request.target)
+    async def _resolve(
+        self, principal: Principal, request: ipb.InvokeFunctionRequest, span: trace.Span | None
+    ) -> Target:
+        target = request.target
+        kind = names.kind_of(target)
         if kind != names.INSTANCE and request.version:
             raise InvalidArgument(
                 "version is only for instance targets", reason="VERSION_NOT_ALLOWED"
             )
+        ref = _target_ref(kind, target)
         instance_id = ""
         if kind == names.INSTANCE:
-            ref = names.parse_instance(request.target)
             instance_id = ref.id
             function, version, settings = await self._instance_target(principal, ref, request)
         elif kind == "version":
-            ref = names.parse_version(request.target)
-            function = await self._function(principal, ref, request.target)
+            function = await self._function(principal, ref, target)
             version = ref.version
             settings = _settings_object(request.settings)
         else:
-            ref = names.parse_function(request.target)
-            function = await self._function(principal, ref, request.target)
+            function = await self._function(principal, ref, target)
             version = function.deployed_version or function.latest_version
             settings = _settings_object(request.settings)
-        span = trace.get_current_span()
-        span.set_attribute("fnbox.function", function.id)
+        if span is not None:
+            span.set_attribute("fnbox.function", function.id)
+        built = self._specs.get((function.id, version))
+        if built is None or built[0] is not function:
+            built = await self._build_spec(function, version)
+        return Target(built[1], settings, built[2], function, instance_id, request.request_id)
+
+    async def _build_spec(
+        self, function: FunctionRecord, version: int
+    ) -> tuple[FunctionRecord, ex.FunctionSpec, str]:
         code = await self._code(function, version)
         version_name = names.version_name(function.workspace_id, function.id, version)
         spec = ex.FunctionSpec(
@@ -165,7 +185,10 @@ class Dispatcher:
             memory_mib=function.memory_mib,
             network=not function.no_network,
         )
-        return Target(spec, settings, version_name, function, instance_id, request.request_id)
+        if len(self._specs) >= _MAX_SPECS:
+            self._specs.clear()
+        built = self._specs[(function.id, version)] = (function, spec, version_name)
+        return built
 
     async def _instance_target(
         self, principal: Principal, ref: names.Ref, request: ipb.InvokeFunctionRequest
@@ -176,7 +199,9 @@ class Dispatcher:
         )
         if instance is None or not principal.sees(ref, instance.workspace_id):
             raise NotFound(request.target, kind="instance")
-        trace.get_current_span().set_attribute("fnbox.instance", instance.id)
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute("fnbox.instance", instance.id)
         if request.settings:
             raise InvalidArgument(
                 "an instance runs with its own settings", reason="SETTINGS_NOT_ALLOWED"
@@ -228,6 +253,20 @@ class Dispatcher:
         return record.code
 
 
+_MAX_SPECS = 10_000
+
+
+@functools.lru_cache(maxsize=4096)
+def _target_ref(kind: str, target: str) -> names.Ref:
+    """An invocation target's parsed name (InvalidArgument, never cached, when it is not
+    one)."""
+    if kind == names.INSTANCE:
+        return names.parse_instance(target)
+    if kind == "version":
+        return names.parse_version(target)
+    return names.parse_function(target)
+
+
 def _settings_object(raw: bytes) -> bytes:
     if not raw:
         return b"{}"
@@ -265,9 +304,11 @@ def _invocation(
             settings=settings,
         )
     if which == "event":
-        if not _OBJECT_START.match(request.event):
+        event = request.event
+        if not (event[:1] == b"{" or _OBJECT_START.match(event)):
             raise InvalidArgument("event must be a JSON object", reason="INVALID_EVENT")
-        return ex.Invocation(kind="event", payload=request.event, settings=settings)
-    if not _ARRAY_START.match(request.events):
+        return ex.Invocation(kind="event", payload=event, settings=settings)
+    events = request.events
+    if not (events[:1] == b"[" or _ARRAY_START.match(events)):
         raise InvalidArgument("events must be a JSON array", reason="INVALID_EVENT")
-    return ex.Invocation(kind="batch", payload=request.events, settings=settings)
+    return ex.Invocation(kind="batch", payload=events, settings=settings)
