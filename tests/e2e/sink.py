@@ -20,6 +20,8 @@ class Route:
     hang: bool = False
     received: list[dict[str, object]] = field(default_factory=list)
     attempts: int = 0
+    # The ``traceparent`` header of each request (empty when it had none).
+    traceparents: list[str] = field(default_factory=list)
     # Requests hanging right now (held until the sink stops).
     hanging: int = 0
 
@@ -64,6 +66,7 @@ class Sink:
     async def _handle(self, request: web.Request) -> web.Response:
         route = self.route(request.match_info["path"])
         route.attempts += 1
+        route.traceparents.append(request.headers.get("traceparent", ""))
         body = await request.read()
         if route.hang:
             route.hanging += 1

@@ -4,6 +4,7 @@ object decides which destinations an event reaches."""
 from __future__ import annotations
 
 import aiohttp
+import orjson
 import pytest
 from fnbox.client import FnboxClient
 from fnbox.functions.v1 import resources_pb2
@@ -43,6 +44,45 @@ async def test_webhooks_reach_the_destination_endpoint(
         assert event["messageId"] and event["receivedAt"]
         assert event["context"]["library"]["name"] == "fnbox-source-function"  # type: ignore[index]
     assert len({e["messageId"] for e in received}) == 8
+
+
+LOOKUP_SOURCE = """
+async function onRequest(request, settings) {
+  const body = request.json()
+  await fetch(settings.url, { method: 'POST', body: JSON.stringify(body) })
+  Segment.track({ event: body.event, userId: body.userId })
+}
+"""
+
+
+async def test_one_trace_context_flows_from_source_to_destination(
+    system: System, client: FnboxClient, sink: Sink
+) -> None:
+    """Whether or not the trace is sampled (no spans are recorded here unless a collector is
+    set), the webhook's trace id reaches the source's and the destination's requests."""
+    fn = await pipeline.deployed(
+        client,
+        "lookup-src",
+        resources_pb2.FUNCTION_TYPE_SOURCE,
+        LOOKUP_SOURCE,
+        schema=[pipeline.URL_SETTING],
+    )
+    src = await client.instances.create(
+        fn.name, "lookup-src", settings=orjson.dumps({"url": sink.url("lookup")})
+    )
+    await pipeline.destination(client, "traced", sink.url("traced"), [src.name])
+    url = pipeline.webhook_url(system.http, src)
+    async with aiohttp.ClientSession() as session:
+        for i in range(2):
+            status, answer, _ = await pipeline.post(session, url, pipeline.track(i))
+            assert status == 202, answer
+    await eventually(lambda: len(sink.received("traced")) == 2, within=60, what="2 events")
+    lookups = [tp.split("-") for tp in sink.route("lookup").traceparents]
+    deliveries = [tp.split("-") for tp in sink.route("traced").traceparents]
+    assert len(lookups) == 2 and all(len(tp) == 4 for tp in lookups + deliveries)
+    # One trace per webhook, the same at both ends (with the same sampling decision).
+    assert {(tp[1], tp[3]) for tp in lookups} == {(tp[1], tp[3]) for tp in deliveries}
+    assert len({tp[1] for tp in lookups}) == 2
 
 
 async def test_every_workspace_is_served(system: System, client: FnboxClient, sink: Sink) -> None:

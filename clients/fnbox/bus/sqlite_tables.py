@@ -125,6 +125,7 @@ class BusTables:
         database's write lock, and the next one follows AUTOINCREMENT's rule), one multi-row
         insert of the messages and one of the new dedup ids."""
         tid = self.topic_id(conn, topic, create=True)
+        assert tid is not None
         known: dict[str, int] = {}
         ids = [item.dedup_id for item in items if item.dedup_id is not None]
         if ids:
@@ -135,6 +136,7 @@ class BusTables:
                     (tid, orjson.dumps(ids), now - dedup_window),
                 )
             )
+        last: int
         (last,) = conn.execute(
             "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
             " COALESCE((SELECT MAX(seq) FROM messages), 0))"

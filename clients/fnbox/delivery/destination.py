@@ -100,24 +100,33 @@ class DestinationWorker:
                     await asyncio.sleep(pause)
                     continue
                 await self._slots.acquire()
+                slots = 1
+                if not self.breaker.is_open:  # free slots now: events one at a time come
+                    while not self._slots.locked():  # several per fetch, a round each
+                        await self._slots.acquire()  # (free: returns at once)
+                        slots += 1
                 try:
-                    deliveries, config = await self._take()
+                    rounds, config = await self._take(slots)
                 except BaseException:
-                    self._slots.release()
+                    for _ in range(slots):
+                        self._slots.release()
                     raise
-                if not deliveries:
+                for _ in range(slots - len(rounds)):
                     self._slots.release()
+                if not rounds:
                     continue
-                task = asyncio.create_task(self._round(deliveries, config))
-                running.add(task)
-                task.add_done_callback(running.discard)
+                for deliveries in rounds:
+                    task = asyncio.create_task(self._round(deliveries, config))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
                 if self.breaker.is_open:  # a probe round: wait for its verdict first
                     await asyncio.wait({task})
         finally:
             for task in running:
                 task.cancel()
 
-    async def _take(self) -> tuple[list[Delivery], _Config]:
+    async def _take(self, slots: int) -> tuple[list[list[Delivery]], _Config]:
+        """Rounds to run (at most ``slots``): one per event, or one batch for onBatch."""
         config = await self._current_config()
         if config.exists and not config.enabled:  # paused: messages wait on the bus
             await asyncio.sleep(self._settings.discovery_seconds)
@@ -125,15 +134,15 @@ class DestinationWorker:
         # One event at a time until the deployed version's first result says it has onBatch
         # (a batch of events for single-event handlers would share one invocation's timeout).
         if self.handlers.on_batch(config.version) is not True:
-            got = await self._consume(1, 1.0)
-            return got, config
+            got = await self._consume(slots, 1.0)
+            return [[delivery] for delivery in got], config
         got = await self._consume(config.max_count, 1.0)
         if not got:
-            return got, config
+            return [], config
         deadline = time.monotonic() + config.max_wait
         while len(got) < config.max_count and (left := deadline - time.monotonic()) > 0:
             got += await self._consume(config.max_count - len(got), min(left, 1.0))
-        return got, config
+        return [got], config
 
     async def _consume(self, batch: int, wait: float) -> list[Delivery]:
         try:
@@ -157,9 +166,13 @@ class DestinationWorker:
                 self.breaker.record_success()
             elif verdicts == {Verdict.RETRY}:
                 self.breaker.record_failure()
-            await asyncio.gather(
-                *(self._settle(d, s) for d, s in zip(deliveries, settles, strict=True))
-            )
+            if all(s.verdict is Verdict.OK for s in settles):
+                await self._bus.ack_many(deliveries)
+                self.delivered += len(deliveries)
+            else:
+                await asyncio.gather(
+                    *(self._settle(d, s) for d, s in zip(deliveries, settles, strict=True))
+                )
         except Exception:
             log.exception("delivering %d messages on %s failed", len(deliveries), self.topic)
             for delivery in deliveries:

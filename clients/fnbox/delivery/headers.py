@@ -6,6 +6,7 @@ pipeline needs to route a message without decoding it rides in these headers.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
@@ -52,7 +53,22 @@ def workspace_of(name: str) -> str:
     return "/".join(parts[:2]) if len(parts) >= 2 and parts[0] == "workspaces" else ""
 
 
+_second: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted
+
+
 def rfc3339(epoch: float | None = None) -> str:
     """``2024-01-02T03:04:05.678Z`` for ``epoch`` (now when omitted)."""
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if epoch is None:
+        epoch = time.time()
+    fraction, integral = math.modf(epoch)  # rounded to microseconds as datetime does
+    whole, micros = int(integral), round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    millis = micros // 1000
+    cached_whole, prefix = _second[0]
+    if whole != cached_whole:
+        prefix = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _second[0] = (whole, prefix)
+    return f"{prefix}{millis:03d}Z"

@@ -12,8 +12,9 @@ serving thousands of rarely active destinations keeps only the busy ones' stream
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import uuid
+import os
 from collections.abc import AsyncIterator
 
 import grpc
@@ -58,6 +59,9 @@ class InvokeLane:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.streams_opened = 0
+        # Request id suffixes: random per lane, then counted (unique without a uuid per call).
+        self._prefix = os.urandom(6).hex()
+        self._count = itertools.count()
 
     @property
     def open(self) -> bool:
@@ -68,7 +72,9 @@ class InvokeLane:
     async def invoke(self, request: InvokeRequest) -> Result:
         """Run one invocation (a fresh request_id suffix is added). Raises RPCError for
         platform faults, Unavailable when no answer came within the lane's timeout."""
-        request.request_id = f"{request.request_id or 'pipeline'}:{uuid.uuid4().hex[:12]}"
+        request.request_id = (
+            f"{request.request_id or 'pipeline'}:{self._prefix}{next(self._count):x}"
+        )
         try:
             async with asyncio.timeout(self._timeout):
                 return await self._submit(request)

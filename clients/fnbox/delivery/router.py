@@ -98,8 +98,7 @@ class Router:
             return
         for topic in fanout:
             self._on_topic(topic)
-        for delivery in deliveries:
-            await _quietly(delivery.ack())
+        await _quietly(self._bus.ack_many(deliveries))
         self.routed += len(deliveries)
         if filtered:
             self.filtered += filtered

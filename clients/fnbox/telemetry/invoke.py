@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from fnbox.client.errors import RPCError
 from fnbox.functions.v1 import invocation_pb2
-from fnbox.telemetry.propagation import inject
+from fnbox.telemetry.propagation import inject, unsampled_parent
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -36,10 +36,14 @@ def outcome_label(outcome: int) -> str:
 def traced_invoke(
     method: Callable[[S, Request], Awaitable[Result]],
 ) -> Callable[[S, Request], Awaitable[Result]]:
-    """Decorate ``invoke(self, request)``: a CLIENT span around it, injected into the request."""
+    """Decorate ``invoke(self, request)``: a CLIENT span around it, injected into the request
+    (the current context as it is when the trace is not sampled)."""
 
     @functools.wraps(method)
     async def invoke(self: S, request: Request) -> Result:
+        if unsampled_parent():  # no span (nobody records it); the trace id still flows on
+            inject(request.trace_context)
+            return await method(self, request)
         with tracer.start_as_current_span(
             SPAN_NAME,
             kind=SpanKind.CLIENT,

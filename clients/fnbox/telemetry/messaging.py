@@ -3,6 +3,10 @@ message headers, a CONSUMER span per processing attempt parented on it.
 
 A round that handles several messages at once (onBatch) is parented on the first message and
 linked to every message, so each webhook's trace still reaches its delivery.
+
+A trace that is not sampled (its root was not recorded) gets no spans from these hops: its
+context is passed on unchanged, so its trace id still reaches logs and outbound requests at
+a fraction of the cost of spans nobody records.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, TypeVar
 from fnbox.bus import Bus, Delivery, Message
 from fnbox.delivery.busio import Outgoing
 from fnbox.delivery.busio import publish_all as _publish_all
-from fnbox.telemetry.propagation import context_of, inject, link_of
+from fnbox.telemetry.propagation import context_of, inject, link_of, unsampled_parent, within
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Link, Span, SpanKind
 
@@ -67,6 +71,9 @@ async def publish(
     dedup_id: str | None = None,
 ) -> str:
     """``bus.publish`` inside a PRODUCER span whose context is added to ``headers``."""
+    if unsampled_parent():
+        inject(headers)
+        return await bus.publish(topic, data, headers, dedup_id=dedup_id)
     with _producer_span(topic, 1):
         inject(headers)
         return await bus.publish(topic, data, headers, dedup_id=dedup_id)
@@ -76,6 +83,13 @@ async def publish_all(bus: Bus, topic: str, messages: Sequence[Outgoing]) -> Non
     """:func:`fnbox.delivery.busio.publish_all` inside one PRODUCER span, its context added
     to every message's headers."""
     if not messages:
+        return
+    if unsampled_parent():
+        carrier: dict[str, str] = {}
+        inject(carrier)
+        for message in messages:
+            message.headers.update(carrier)
+        await _publish_all(bus, topic, messages)
         return
     with _producer_span(topic, len(messages)):
         for message in messages:
@@ -107,9 +121,14 @@ def consumed(name: str, stage: str) -> Callable[[Process[S]], Process[S]]:
             message = delivery.message
             if message.attempt > 1:
                 _redeliveries.add(1, {"stage": stage})
+            parent = context_of(message.headers)
+            if parent is not None and unsampled_parent(parent):
+                with within(parent):
+                    await method(self, delivery)
+                return
             with tracer.start_as_current_span(
                 name,
-                context=context_of(message.headers),
+                context=parent,
                 kind=SpanKind.CONSUMER,
                 attributes=_consumer_attributes(message, stage),
             ):
@@ -123,7 +142,7 @@ def consumed(name: str, stage: str) -> Callable[[Process[S]], Process[S]]:
 class DeliveryRound:
     """The span of one destination round; :meth:`settled` records what became of it."""
 
-    def __init__(self, span: Span, size: int) -> None:
+    def __init__(self, span: Span | None, size: int) -> None:
         self.span = span
         self._size = size
 
@@ -132,6 +151,8 @@ class DeliveryRound:
         labels = [str(getattr(v, "name", v)) for v in verdicts]
         for label in labels:
             _attempts.add(1, {"verdict": label})
+        if self.span is None:
+            return
         if self._size == 1 and labels:
             self.span.set_attribute("fnbox.verdict", labels[0])
         else:
@@ -146,6 +167,11 @@ def delivery_round(topic: str, deliveries: Sequence[Delivery]) -> Iterator[Deliv
     if retried:
         _redeliveries.add(retried, {"stage": "destination"})
     first: Mapping[str, str] = messages[0].headers if messages else {}
+    parent = context_of(first)
+    if parent is not None and unsampled_parent(parent):
+        with within(parent):
+            yield DeliveryRound(None, len(messages))
+        return
     attributes = _consumer_attributes(messages[0], "destination") if messages else {}
     attributes["messaging.destination.name"] = topic
     if len(messages) > 1:
@@ -155,7 +181,7 @@ def delivery_round(topic: str, deliveries: Sequence[Delivery]) -> Iterator[Deliv
     links: list[Link] = [link for m in messages[1:] if (link := link_of(m.headers)) is not None]
     with tracer.start_as_current_span(
         f"deliver {_kind(topic)}",
-        context=context_of(first),
+        context=parent,
         kind=SpanKind.CONSUMER,
         attributes=attributes,
         links=links,

@@ -3,14 +3,24 @@ and worker frames all carry ``traceparent`` (and ``tracestate``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+import contextlib
+from collections.abc import Iterator, Mapping, MutableMapping
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-__all__ = ["TRACEPARENT", "TRACESTATE", "context_of", "inject", "link_of"]
+__all__ = [
+    "TRACEPARENT",
+    "TRACESTATE",
+    "context_of",
+    "inject",
+    "link_of",
+    "unsampled_parent",
+    "within",
+]
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
@@ -43,3 +53,27 @@ def link_of(carrier: Mapping[str, str]) -> Link | None:
     """A span link to the context in ``carrier``, when it holds one."""
     span_context = span_context_of(carrier)
     return None if span_context is None else Link(span_context)
+
+
+def unsampled_parent(context: Context | None = None) -> bool:
+    """Whether ``context`` (default: the current one) holds a valid span that is not sampled.
+
+    A span started under such a parent is never recorded or exported: it would only cost time
+    and a new span id. The pipeline's hops then keep the parent's context as it is (the trace
+    id still flows to logs and outbound requests) instead of starting one.
+    """
+    span_context = trace.get_current_span(context).get_span_context()
+    return span_context.is_valid and not span_context.trace_flags.sampled
+
+
+@contextlib.contextmanager
+def within(context: Context | None) -> Iterator[None]:
+    """Make ``context`` the current one for the block (nothing changes for None)."""
+    if context is None:
+        yield
+        return
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
