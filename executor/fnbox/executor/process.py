@@ -36,6 +36,9 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _names = itertools.count(1)
 # Frames held for one write are written at once when they reach this size.
 OUTBOX_BYTES = 256 * 1024
+# A frame sent within this time of the previous write starts holding the frames that follow
+# it in the same loop iteration (see send).
+BUSY_WRITE_S = 0.0005
 
 
 class WorkerState(StrEnum):
@@ -137,6 +140,7 @@ class WorkerProcess:
         # (None: nothing written this iteration, the next frame goes out at once).
         self._outbox: list[bytes] | None = None
         self._outbox_bytes = 0
+        self._last_write = 0.0  # perf_counter of the last frame written at once
         self._tasks: list[asyncio.Task[None]] = []
         self._stderr_budget = settings.max_stderr_bytes
         self.stderr_tail = b""
@@ -395,8 +399,13 @@ class WorkerProcess:
                 self._flush()
                 self._outbox = []
             return fut
-        self._outbox = []
-        loop.call_soon(self._flush)
+        now = time.perf_counter()
+        if now - self._last_write < BUSY_WRITE_S:
+            # Busy: the frames that follow in this iteration wait for one write at the next.
+            # (A lone call, long after the last one, costs no extra loop iteration.)
+            self._outbox = []
+            loop.call_soon(self._flush)
+        self._last_write = now
         self._write(data)
         return fut
 
