@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fnbox.bus import BusUnavailable, open_bus
 from fnbox.bus.jetstream import JetStreamBus, NatsOptions
 from fnbox.bus.sqlite import SqliteBus, SqliteOptions
+from fnbox.bus.sqlite_thread import SqliteThread
 
 from tests.bus.helpers import nothing_within, take
 from tests.support.polling import eventually
@@ -104,3 +107,44 @@ def test_urls_pick_the_backend_and_its_options(tmp_path: Path) -> None:
     for bad in ["redis://x", "sqlite://host/x.db", "sqlite:///x.db?nope=1", "nats://h?max_age=x"]:
         with pytest.raises(ValueError):
             open_bus(bad)
+
+
+async def test_a_failing_write_does_not_undo_the_others_of_its_group(tmp_path: Path) -> None:
+    rolled_back: list[bool] = []
+
+    def init(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+
+    def put(value: int) -> Callable[[sqlite3.Connection], int]:
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+            return value
+
+        return write
+
+    def fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (v) VALUES (100)")
+        raise ValueError("this one fails")
+
+    db = SqliteThread(
+        str(tmp_path / "x.db"),
+        busy_timeout=1.0,
+        init=init,
+        on_rollback=lambda: rolled_back.append(True),
+    )
+    await db.start()
+    try:
+        # Submitted in one turn of the loop: one group, one transaction.
+        outcomes = await asyncio.gather(
+            db.write(put(1), durable=True),
+            db.write(fail, durable=False),
+            db.write(put(2), durable=False),
+            return_exceptions=True,
+        )
+        assert outcomes[0] == 1 and outcomes[2] == 2
+        assert isinstance(outcomes[1], ValueError)
+        assert rolled_back  # the cache holders were told
+        stored = await db.read(lambda c: [v for (v,) in c.execute("SELECT v FROM t ORDER BY v")])
+        assert stored == [1, 2]
+    finally:
+        await db.stop()

@@ -70,7 +70,12 @@ class SqliteBus(Bus):
         if self._db is not None:
             return
         timeout = self._options.busy_timeout
-        db = SqliteThread(self._path, busy_timeout=timeout, init=lambda c: init_schema(c, timeout))
+        db = SqliteThread(
+            self._path,
+            busy_timeout=timeout,
+            init=lambda c: init_schema(c, timeout),
+            on_rollback=self._tables.forget,
+        )
         await db.start()
         self._db = db
         self._compactor = asyncio.create_task(self._compact_forever(), name="fnbox-bus-compact")

@@ -97,6 +97,10 @@ class BusTables:
     def __init__(self) -> None:
         self._topic_ids: dict[str, int] = {}
 
+    def forget(self) -> None:
+        """Drop the cached topic ids (a rolled-back transaction may have created some)."""
+        self._topic_ids.clear()
+
     def topic_id(self, conn: sqlite3.Connection, name: str, *, create: bool) -> int | None:
         cached = self._topic_ids.get(name)
         if cached is not None:
@@ -211,21 +215,21 @@ class BusTables:
                 (tid, group, now, batch),
             )
         ]
-        conn.executemany(
-            "UPDATE leases SET attempt = ?, visible_at = ? WHERE topic_id = ? AND group_name = ?"
-            " AND seq = ?",
-            [(row.attempt, until, tid, group, row.seq) for row in rows],
-        )
+        if rows:
+            conn.executemany(
+                "UPDATE leases SET attempt = ?, visible_at = ? WHERE topic_id = ?"
+                " AND group_name = ? AND seq = ?",
+                [(row.attempt, until, tid, group, row.seq) for row in rows],
+            )
         if len(rows) < batch:
-            cursor_row = conn.execute(
-                "SELECT cursor FROM groups WHERE topic_id = ? AND name = ?", (tid, group)
-            ).fetchone()
             fresh = [
                 LeasedRow(seq, data, headers, published_at, 1)
                 for seq, data, headers, published_at in conn.execute(
                     "SELECT seq, data, headers, published_at FROM messages"
-                    " WHERE topic_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (tid, cursor_row[0] if cursor_row else 0, batch - len(rows)),
+                    " WHERE topic_id = ? AND seq > COALESCE("
+                    "  (SELECT cursor FROM groups WHERE topic_id = ? AND name = ?), 0)"
+                    " ORDER BY seq LIMIT ?",
+                    (tid, tid, group, batch - len(rows)),
                 )
             ]
             if fresh:

@@ -3,12 +3,13 @@
 Operations submitted during one turn of the event loop reach the thread as one batch (one queue
 put, one wakeup of the thread), and the results of a batch come back in one callback per event
 loop (one ``call_soon_threadsafe`` wakeup), however many operations it held. Operations queued
-while the thread was busy run together: reads first, outside any
-transaction, then all writes in a single ``BEGIN IMMEDIATE … COMMIT`` (group commit), each in
-its own savepoint so one failing operation does not undo the others. A commit that holds a
-durable write runs with ``synchronous=FULL`` (fsync of the WAL); one holding only bookkeeping
-(leases, acks) runs with ``synchronous=NORMAL``, which survives a killed process but may lose
-the last commits on power loss — at worst a message is delivered once more.
+while the thread was busy run together: reads first, outside any transaction, then all writes
+in a single ``BEGIN IMMEDIATE … COMMIT`` (group commit); when one of them fails, the group runs
+again with each in its own savepoint, so one failing operation does not undo the others. A
+commit that holds a durable write runs with ``synchronous=FULL`` (fsync of the WAL); one holding
+only bookkeeping (leases, acks) runs with ``synchronous=NORMAL``, which survives a killed
+process but may lose the last commits on power loss — at worst a message is delivered once
+more.
 """
 
 from __future__ import annotations
@@ -44,9 +45,17 @@ class SqliteThread:
     """Runs callables ``fn(connection)`` in the thread and returns their results."""
 
     def __init__(
-        self, path: str, *, busy_timeout: float, init: Callable[[sqlite3.Connection], None]
+        self,
+        path: str,
+        *,
+        busy_timeout: float,
+        init: Callable[[sqlite3.Connection], None],
+        on_rollback: Callable[[], None] = lambda: None,
     ):
+        """``on_rollback`` runs in the thread whenever writes were undone (to drop what was
+        cached from them)."""
         self._path = path
+        self._on_rollback = on_rollback
         self._busy_timeout = busy_timeout
         self._init = init
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
@@ -166,12 +175,31 @@ class SqliteThread:
             _answer(late or [])
 
     def _commit_group(self, conn: sqlite3.Connection, writes: list[_Job]) -> None:
+        """All of ``writes`` in one transaction. They run back to back; should one fail, the
+        transaction is rolled back and run again with each in its own savepoint, so the
+        others still commit (the fast way saves two statements per operation)."""
+        if not self._begin(conn, writes):
+            return
         try:
-            self._set_synchronous(conn, "FULL" if any(j.durable for j in writes) else "NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
+            for job in writes:
+                job.outcome = _call(job.fn, conn)
+                if job.outcome[0]:
+                    break
+            else:
+                conn.execute("COMMIT")
+                return
+            conn.execute("ROLLBACK")
         except Exception as exc:
+            self._rollback(conn)
             for job in writes:
                 job.outcome = (True, _translate(exc))
+            return
+        self._on_rollback()
+        if len(writes) > 1:
+            self._commit_each(conn, writes)
+
+    def _commit_each(self, conn: sqlite3.Connection, writes: list[_Job]) -> None:
+        if not self._begin(conn, writes):
             return
         try:
             for job in writes:
@@ -179,13 +207,28 @@ class SqliteThread:
                 job.outcome = _call(job.fn, conn)
                 if job.outcome[0]:
                     conn.execute("ROLLBACK TO op")
+                    self._on_rollback()
                 conn.execute("RELEASE op")
             conn.execute("COMMIT")
         except Exception as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+            self._rollback(conn)
             for job in writes:
                 job.outcome = (True, _translate(exc))
+
+    def _begin(self, conn: sqlite3.Connection, writes: list[_Job]) -> bool:
+        try:
+            self._set_synchronous(conn, "FULL" if any(j.durable for j in writes) else "NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:
+            for job in writes:
+                job.outcome = (True, _translate(exc))
+            return False
+        return True
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        self._on_rollback()
 
     def _set_synchronous(self, conn: sqlite3.Connection, mode: str) -> None:
         if mode != self._synchronous:
