@@ -184,6 +184,18 @@ function main({ sandbox, argv = process.argv.slice(2) }) {
   const { maxFrameBytes, fdIo } = parseArgs(argv);
   const writeOut = takeStdout(fdIo);
   const send = (header, segments = []) => writeOut(encodeFrame(header, segments));
+  // Results finished in the same turn of the event loop (e.g. the invocations of one read)
+  // go out in one write once the turn's promise jobs have run (process.nextTick): one
+  // syscall and one wake-up of the parent for all of them.
+  let results = [];
+  const flushResults = () => {
+    const frames = results;
+    results = [];
+    writeOut(frames.length === 1 ? frames[0] : Buffer.concat(frames));
+  };
+  const sendResult = (frame) => {
+    if (results.push(frame) === 1) process.nextTick(flushResults);
+  };
   const stray = (line) => send({ t: 'log', line: String(line) });
   let loaded = null; // Promise of the sandbox's function, set by the one `load`.
   let invokes = 0;
@@ -229,7 +241,7 @@ function main({ sandbox, argv = process.argv.slice(2) }) {
     } catch (err) {
       res = { outcome: 'ERROR', error: errorInfo(err), logs: [], requests: [], duration_ms: 0 };
     }
-    writeOut(resultFrame(id, res, maxFrameBytes));
+    sendResult(resultFrame(id, res, maxFrameBytes));
     if (++invokes === UPGRADE_AFTER_INVOKES) setImmediate(upgrade);
   }
 
@@ -270,7 +282,10 @@ function main({ sandbox, argv = process.argv.slice(2) }) {
     } catch (err) {
       fatal(`bad input stream: ${err && err.message}`);
     }
-  }, () => process.exit(0));
+  }, () => {
+    if (results.length) flushResults();
+    process.exit(0);
+  });
   // The sandbox normally handles rejections of user promises; without any listener Node
   // would exit on the first one.
   if (process.listenerCount('unhandledRejection') === 0) {
