@@ -15,6 +15,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from fnbox.executor.codec import Frame
 from fnbox.executor.errors import (
     CrashLoop,
     ExecutorClosed,
@@ -65,6 +66,11 @@ CRASH_REASONS = frozenset({"crashed", "oom", "protocol", "frame_too_large"})
 LOAD_ERROR_TTL_S = 10.0
 _DISPATCHABLE = (WorkerState.LOADING, WorkerState.READY)
 _MAX_PREPARED = 256  # specs held (with their code): RunFunction makes one per call
+
+
+def _expire(reply: asyncio.Future[Frame]) -> None:
+    if not reply.done():
+        reply.set_exception(TimeoutError())
 
 
 class _LoadFailed(Exception):
@@ -264,9 +270,19 @@ class WorkerPool:
                 if worker.death_reason == "load_timeout" and failure is not None:
                     return failure[0]
             t0 = time.perf_counter()
-            async with asyncio.timeout(limits.timeout_s):
-                await worker.drain()
-                frame = await reply
+            if worker.write_buffered():
+                async with asyncio.timeout(limits.timeout_s):
+                    await worker.drain()
+                    frame = await reply
+            else:
+                # The usual case, nothing to drain: the deadline fails the reply future itself
+                # (a timer, not asyncio.timeout's context manager and task cancellation).
+                loop = asyncio.get_running_loop()
+                timer = loop.call_at(loop.time() + limits.timeout_s, _expire, reply)
+                try:
+                    frame = await reply
+                finally:
+                    timer.cancel()
         except TimeoutError:
             worker.kill("timeout")
             return timeout_result(limits, worker.pid, (time.perf_counter() - t0) * 1000)

@@ -427,6 +427,11 @@ class WorkerProcess:
         except WorkerCrashed:
             pass  # killed: the calls in flight on it have failed already
 
+    def write_buffered(self) -> bool:
+        """Whether bytes wait in the pipe transport (``drain`` would wait)."""
+        stdin = self._proc.stdin if self._proc is not None else None
+        return stdin is not None and bool(stdin.transport.get_write_buffer_size())
+
     async def drain(self) -> None:
         """Wait while the pipe to the worker is full."""
         if self._proc is None or self._proc.stdin is None:
