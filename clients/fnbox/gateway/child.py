@@ -405,7 +405,9 @@ async def _serve(config: Mapping[str, Any]) -> int:
         _report(status_fd, {"ready": lines})
         await stopping.wait()
         try:
-            await asyncio.wait_for(component.stop(), float(config.get("stop_timeout_s", 30)))
+            # Within the parent's bound (it SIGKILLs at stop_timeout_s), to exit on our own.
+            bound = 0.9 * float(config.get("stop_timeout_s", 30))
+            await asyncio.wait_for(component.stop(), bound)
         except TimeoutError:
             log.warning("the pipeline did not stop in time; exiting")
             return 1
