@@ -66,12 +66,14 @@ def _pipeline_components(settings: Settings) -> list[ComponentFactory]:
     process of ``fnbox serve`` (its own core), or in this one with
     ``serve.pipeline_in_process``."""
     try:
+        if settings.serve.pipeline_in_process:
+            from fnbox.gateway.embedded import pipeline_component
+
+            return [pipeline_component]
+        # The child imports the pipeline; this process only starts and watches it.
         from fnbox.gateway.child import child_pipeline_component
-        from fnbox.gateway.embedded import pipeline_component
     except ModuleNotFoundError:
         return []
-    if settings.serve.pipeline_in_process:
-        return [pipeline_component]
     return [child_pipeline_component]
 
 
