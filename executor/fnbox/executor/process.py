@@ -101,6 +101,32 @@ class _WorkerProtocol(asyncio.subprocess.SubprocessStreamProtocol):
             self._on_eof()
 
 
+class _DirectStdout(asyncio.Protocol):
+    """The worker's stdout pipe protocol, swapped in for asyncio's own once the process is
+    up: asyncio's subprocess transport hands each chunk to the process protocol through
+    ``call_soon``, a whole loop iteration later; this one calls ``on_data`` from the read
+    callback itself (a reply wakes its caller one iteration sooner). The end of the pipe
+    still goes through asyncio's protocol (process exit bookkeeping, then ``on_eof``).
+
+    Order is kept: a chunk read before the swap was queued with ``call_soon`` in that
+    earlier iteration and runs before the next iteration's read callbacks."""
+
+    def __init__(self, on_data: Callable[[bytes], None], inner: asyncio.BaseProtocol) -> None:
+        self._on_data = on_data
+        self._inner = inner
+
+    def data_received(self, data: bytes) -> None:
+        self._on_data(data)
+
+    def eof_received(self) -> bool | None:
+        if isinstance(self._inner, asyncio.Protocol):
+            return self._inner.eof_received()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+
 class WorkerProcess:
     """One child Node process speaking PROTOCOL.md over its stdin/stdout."""
 
@@ -213,6 +239,9 @@ class WorkerProcess:
                 start_new_session=True,
             )
             self._proc = asyncio.subprocess.Process(transport, protocol, loop)
+            stdout = transport.get_pipe_transport(1)
+            if isinstance(stdout, asyncio.ReadTransport):
+                stdout.set_protocol(_DirectStdout(self._stdout_data, stdout.get_protocol()))
         except (OSError, ValueError, RuntimeError) as exc:
             self.state = WorkerState.DEAD
             self.death_reason = "spawn_failed"
