@@ -184,9 +184,13 @@ class DestinationWorker:
         if not config.exists:
             gone = NotFound("the destination instance no longer exists", code=_NOT_FOUND)
             return [_Settle(Verdict.FAIL, error=gone) for _ in deliveries]
-        events = await asyncio.gather(
-            *(self._insert(d, config.insert_instance) for d in deliveries)
-        )
+        events: list[bytes | _Settle]
+        if config.insert_instance:
+            events = list(
+                await asyncio.gather(*(self._insert(d, config.insert_instance) for d in deliveries))
+            )
+        else:  # no insert function: the events as they are (no task per event)
+            events = [d.message.data for d in deliveries]
         settles: list[_Settle | None] = [e if isinstance(e, _Settle) else None for e in events]
         # Replays may name a version (0: the deployed one): one invocation per version.
         by_version: dict[int, list[int]] = {}
@@ -194,12 +198,14 @@ class DestinationWorker:
             if not isinstance(event, _Settle):
                 version = int(deliveries[i].message.headers.get(h.VERSION) or 0)
                 by_version.setdefault(version, []).append(i)
-        outcomes = await asyncio.gather(
-            *(
-                self._invoke(config, version, [events[i] for i in indices])  # type: ignore[misc]
-                for version, indices in by_version.items()
-            )
-        )
+        invocations = [
+            self._invoke(config, version, [events[i] for i in indices])  # type: ignore[misc]
+            for version, indices in by_version.items()
+        ]
+        if len(invocations) == 1:  # the usual case: no task for it
+            outcomes = [await invocations[0]]
+        else:
+            outcomes = await asyncio.gather(*invocations)
         for indices, outcome in zip(by_version.values(), outcomes, strict=True):
             for i, settle in zip(indices, outcome, strict=True):
                 settles[i] = settle

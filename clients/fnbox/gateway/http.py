@@ -143,9 +143,17 @@ class WebhookEndpoint:
         self._backlog[topic] = (time.monotonic(), count)
 
 
+_random = bytearray()
+os.register_at_fork(after_in_child=_random.clear)  # a forked child never reuses the parent's
+
+
 def _new_id() -> str:
-    """A random (version 4) UUID as 32 hex digits, like ``uuid.uuid4().hex``."""
-    raw = bytearray(os.urandom(16))
+    """A random (version 4) UUID as 32 hex digits, like ``uuid.uuid4().hex`` (from a buffer
+    of OS randomness filled for many ids at once)."""
+    if not _random:
+        _random.extend(os.urandom(16 * 256))
+    raw = _random[-16:]
+    del _random[-16:]
     raw[6] = raw[6] & 0x0F | 0x40
     raw[8] = raw[8] & 0x3F | 0x80
     return raw.hex()

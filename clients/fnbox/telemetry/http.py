@@ -2,7 +2,9 @@
 
 Each webhook gets a SERVER span that starts its trace: a ``traceparent`` sent by the caller is
 linked, not continued (the endpoint is public; callers do not own fnbox's traces). 5xx answers
-are the platform's faults and mark the span ERROR; 4xx are the caller's and do not.
+are the platform's faults and mark the span ERROR; 4xx are the caller's and do not. When the
+process records no spans at all (sampler ``ALWAYS_OFF``: no exporter), the webhook still gets
+its own trace context (fresh ids, not sampled) but no span object.
 """
 
 from __future__ import annotations
@@ -12,9 +14,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from fnbox.telemetry.propagation import link_of
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 __all__ = ["observe_requests"]
 
@@ -43,6 +54,7 @@ _duration = meter.create_histogram(
     ),
 )
 _UNTRACED = frozenset({"/metrics", "/healthz"})
+_ids = RandomIdGenerator()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,11 +64,25 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
     """Trace and count every request except the scrape and health endpoints."""
     if request.path in _UNTRACED:
         return await handler(request)
+    start = time.perf_counter()
+    status = 500
+    if getattr(trace.get_tracer_provider(), "sampler", None) is ALWAYS_OFF:
+        # Nothing is ever recorded: the webhook's trace is a context of fresh ids (what the
+        # SDK would make, without building a span nobody sees).
+        token = context.attach(trace.set_span_in_context(_unrecorded_root(), Context()))
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            context.detach(token)
+            _count(status, start)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else request.path
     link = link_of(request.headers)
-    start = time.perf_counter()
-    status = 500
     with tracer.start_as_current_span(
         f"{request.method} {route}",
         kind=SpanKind.SERVER,
@@ -82,6 +108,21 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
-            labels = {"status": str(status)}
-            _requests.add(1, labels)
-            _duration.record(time.perf_counter() - start, labels)
+            _count(status, start)
+
+
+def _count(status: int, start: float) -> None:
+    labels = {"status": str(status)}
+    _requests.add(1, labels)
+    _duration.record(time.perf_counter() - start, labels)
+
+
+def _unrecorded_root() -> NonRecordingSpan:
+    return NonRecordingSpan(
+        SpanContext(
+            trace_id=_ids.generate_trace_id(),
+            span_id=_ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.DEFAULT),
+        )
+    )
