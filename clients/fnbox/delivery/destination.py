@@ -7,6 +7,7 @@ so a slow or failing destination only ever holds back its own messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ __all__ = ["GROUP", "DestinationWorker"]
 log = logging.getLogger(__name__)
 
 GROUP = "delivery"
+# How long a busy worker waits for a quarter of its slots to free up before it fetches for the
+# ones free now (so a few hanging invocations never hold back the others for long).
+_REFILL_WAIT = 0.005
 _NOT_FOUND = grpc.StatusCode.NOT_FOUND
 
 
@@ -85,7 +89,10 @@ class DestinationWorker:
         self._lane = control.lane(topic)  # its own InvokeStream: it never waits behind others
         self._backoff = settings.backoff()
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_open_seconds)
-        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._limit = settings.concurrency
+        self._busy = 0  # rounds running (or slots reserved for a fetch)
+        self._freed = asyncio.Event()
+        self._singles = True  # whether the last fetch was for single-event rounds
         self._name = ""
         self._config: tuple[float, _Config] | None = None
         self.handlers = VersionHandlers()
@@ -93,33 +100,42 @@ class DestinationWorker:
 
     async def run(self) -> None:
         running: set[asyncio.Task[None]] = set()
+        # While busy with single-event rounds, fetch again only once a quarter of the slots
+        # are free (one lease then serves several rounds), or after a short wait.
+        refill = max(1, self._limit // 4)
         try:
             while True:
                 pause = self.breaker.wait_time()
                 if pause > 0:
                     await asyncio.sleep(pause)
                     continue
-                await self._slots.acquire()
-                slots = 1
-                if not self.breaker.is_open:  # free slots now: events one at a time come
-                    while not self._slots.locked():  # several per fetch, a round each
-                        await self._slots.acquire()  # (free: returns at once)
-                        slots += 1
+                if self._busy >= self._limit:
+                    self._freed.clear()
+                    await self._freed.wait()
+                    continue
+                if self.breaker.is_open:  # a probe: one event, and its verdict first
+                    slots = 1
+                else:
+                    if self._singles and self._busy and self._limit - self._busy < refill:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(_REFILL_WAIT):
+                                while self._busy and self._limit - self._busy < refill:
+                                    self._freed.clear()
+                                    await self._freed.wait()
+                    slots = self._limit - self._busy
+                self._busy += slots
                 try:
                     rounds, config = await self._take(slots)
-                except BaseException:
-                    for _ in range(slots):
-                        self._slots.release()
-                    raise
-                for _ in range(slots - len(rounds)):
-                    self._slots.release()
+                finally:
+                    self._busy -= slots
                 if not rounds:
                     continue
+                self._busy += len(rounds)
                 for deliveries in rounds:
                     task = asyncio.create_task(self._round(deliveries, config))
                     running.add(task)
                     task.add_done_callback(running.discard)
-                if self.breaker.is_open:  # a probe round: wait for its verdict first
+                if self.breaker.is_open:
                     await asyncio.wait({task})
         finally:
             for task in running:
@@ -133,7 +149,8 @@ class DestinationWorker:
             return [], config
         # One event at a time until the deployed version's first result says it has onBatch
         # (a batch of events for single-event handlers would share one invocation's timeout).
-        if self.handlers.on_batch(config.version) is not True:
+        self._singles = self.handlers.on_batch(config.version) is not True
+        if self._singles:
             got = await self._consume(slots, 1.0)
             return [[delivery] for delivery in got], config
         got = await self._consume(config.max_count, 1.0)
@@ -178,7 +195,8 @@ class DestinationWorker:
             for delivery in deliveries:
                 await _quietly(delivery.nak(self._settings.platform_retry_seconds))
         finally:
-            self._slots.release()
+            self._busy -= 1
+            self._freed.set()
 
     async def _deliver(self, deliveries: list[Delivery], config: _Config) -> list[_Settle]:
         if not config.exists:

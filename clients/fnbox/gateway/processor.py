@@ -8,6 +8,7 @@ the webhook id make the republished events duplicates the bus drops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +37,10 @@ from fnbox.telemetry import messaging
 __all__ = ["SourceProcessor"]
 
 log = logging.getLogger(__name__)
+
+# How long a busy consumer waits for a quarter of its slots to free up before it fetches for
+# the ones free now (so a few stuck invocations never hold back the others for long).
+_REFILL_WAIT = 0.005
 
 
 class _Retry(Exception):
@@ -67,12 +72,29 @@ class SourceProcessor:
 
     async def run_topic(self, topic: str) -> None:
         limit = self._settings.concurrency
+        # While the topic is busy, fetch again only once a quarter of the slots are free (one
+        # lease serves several webhooks), or after a short wait when slots stay taken.
+        refill = max(1, limit // 4)
         running: set[asyncio.Task[None]] = set()
+        freed = asyncio.Event()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            freed.set()
+
         try:
             while True:
-                if len(running) >= limit:
-                    _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                free = limit - len(running)
+                if free <= 0:
+                    freed.clear()
+                    await freed.wait()
                     continue
+                if running and free < refill:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(_REFILL_WAIT):
+                            while running and limit - len(running) < refill:
+                                freed.clear()
+                                await freed.wait()
                 try:
                     deliveries = await self._bus.consume(
                         topic,
@@ -86,7 +108,9 @@ class SourceProcessor:
                     await asyncio.sleep(self._settings.platform_retry_seconds)
                     continue
                 for delivery in deliveries:
-                    running.add(asyncio.create_task(self._process(delivery)))
+                    task = asyncio.create_task(self._process(delivery))
+                    running.add(task)
+                    task.add_done_callback(finished)
         finally:
             for task in running:
                 task.cancel()
