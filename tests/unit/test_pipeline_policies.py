@@ -3,6 +3,8 @@ the integrations object, what a version's results say about onBatch."""
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 import pytest
 from fnbox.delivery.backoff import Backoff
@@ -166,3 +168,11 @@ def test_versions_are_known_to_batch_from_their_results() -> None:
     )
     handlers.learn(ipb.InvocationResult(version=v3, handlers=["onBatch"]))
     assert handlers.on_batch(v3) is True and handlers.on_batch(v1) is None  # only 2 kept
+
+
+def test_message_ids_are_the_uuid5_of_webhook_and_position() -> None:
+    """A webhook redelivered after an upgrade must emit the ids the earlier version did."""
+    namespace = uuid.UUID("5f1b0c2e-8a1d-4c55-9a3e-6c1f0e2b7d94")
+    for webhook_id, index in [("w1", 0), ("0f" * 16, 7), ("é-ü", 12)]:
+        expected = str(uuid.uuid5(namespace, f"{webhook_id}:{index}"))
+        assert message_id_for(webhook_id, index) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import orjson
@@ -10,11 +11,18 @@ __all__ = ["LIBRARY", "enrich", "message_id_for"]
 
 LIBRARY = {"name": "fnbox-source-function", "version": "1"}
 _NAMESPACE = uuid.UUID("5f1b0c2e-8a1d-4c55-9a3e-6c1f0e2b7d94")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 def message_id_for(webhook_id: str, index: int) -> str:
-    """Deterministic per (webhook, position): a redelivered webhook emits the same ids."""
-    return str(uuid.uuid5(_NAMESPACE, f"{webhook_id}:{index}"))
+    """Deterministic per (webhook, position): a redelivered webhook emits the same ids.
+
+    ``str(uuid.uuid5(_NAMESPACE, f"{webhook_id}:{index}"))``, computed without UUID objects."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{webhook_id}:{index}".encode()).digest())
+    raw[6] = raw[6] & 0x0F | 0x50
+    raw[8] = raw[8] & 0x3F | 0x80
+    x = raw[:16].hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def enrich(event: bytes, *, webhook_id: str, index: int, received_at: str) -> tuple[bytes, str]:
