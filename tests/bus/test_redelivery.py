@@ -96,3 +96,22 @@ async def test_in_progress_extends_the_lease(bus: Bus, bus_target: BusTarget) ->
 
 async def _pending_is(bus: Bus, topic: str, group: str, expected: int) -> bool:
     return await bus.pending(topic, group) == expected
+
+
+async def test_settlements_made_together_each_apply(bus: Bus) -> None:
+    """Acks, terms and naks of one moment (batched by the backend) each do what they say."""
+    await bus.publish_many("events.mix", [(b"%d" % n, None, None) for n in range(6)])
+    got = await take(bus, "events.mix", "g", 6, lease=30)
+    by_data = {d.message.data: d for d in got}
+    await asyncio.gather(
+        by_data[b"0"].ack(),
+        by_data[b"1"].nak(),
+        by_data[b"2"].term(),
+        by_data[b"3"].nak(),
+        bus.ack_many([by_data[b"4"], by_data[b"5"]]),
+    )
+    again = await take(bus, "events.mix", "g", 2, lease=30)
+    assert sorted(d.message.data for d in again) == [b"1", b"3"]
+    assert {d.message.attempt for d in again} == {2}
+    await bus.ack_many(again)
+    assert await nothing_within(bus, "events.mix", "g", 0.5, lease=30)

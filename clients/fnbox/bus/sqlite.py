@@ -6,8 +6,9 @@ event when a message is published; messages published by other processes are fou
 every ``poll_interval`` seconds (a cheap read, no lock). A background task compacts the file.
 
 Calls made during one turn of the event loop are batched: the messages published to a topic go
-in one statement per table, acks (and terms) in one, and all of them reach the bus thread
-together, to be committed in one transaction (each caller still waits for its own commit).
+in one statement per table, acks (and terms) in one, naks in one, and all of them reach the bus
+thread together, to be committed in one transaction (each caller still waits for its own
+commit).
 """
 
 from __future__ import annotations
@@ -168,8 +169,13 @@ class SqliteBus(Bus):
         for delivery in others:
             await delivery.ack()
 
-    def _settle(self, leases: list[tuple[int, str, int]]) -> asyncio.Future[None]:
-        """Delete the leases at the end of this turn of the loop, with the others settled."""
+    def _settle(
+        self,
+        leases: list[tuple[int, str, int]],
+        postponed: list[tuple[float, int, str, int, int]] | None = None,
+    ) -> asyncio.Future[None]:
+        """Delete ``leases`` (acks, terms) and postpone ``postponed`` (naks) at the end of this
+        turn of the loop, with the others settled during it (one write)."""
         db = self._thread()
         loop = asyncio.get_running_loop()
         settling = self._settling
@@ -177,6 +183,8 @@ class SqliteBus(Bus):
             settling = self._settling = _Settling()
             loop.call_soon(self._send_settling, db)
         settling.leases.extend(leases)
+        if postponed:
+            settling.postponed.extend(postponed)
         future: asyncio.Future[None] = loop.create_future()
         settling.waiters.append(future)
         return future
@@ -184,9 +192,16 @@ class SqliteBus(Bus):
     def _send_settling(self, db: SqliteThread) -> None:
         settling, self._settling = self._settling, None
         assert settling is not None
-        leases = settling.leases
+        leases, postponed = settling.leases, settling.postponed
+
+        def write(conn: sqlite3.Connection) -> None:
+            if leases:
+                BusTables.settle(conn, leases)
+            if postponed:
+                BusTables.postpone(conn, postponed)
+
         try:
-            job = db.submit(lambda c: BusTables.settle(c, leases), write=True, durable=False)
+            job = db.submit(write, write=True, durable=False)
         except Exception as exc:
             for future in settling.waiters:
                 if not future.done():
@@ -363,10 +378,8 @@ class _SqliteDelivery(Delivery):
         self._settled = True
 
     async def _postpone(self, delay: float) -> None:
-        tid, group, seq, attempt = self._tid, self._group, self._seq, self.message.attempt
-        await self._bus._thread().write(
-            lambda c: BusTables.postpone(c, tid, group, seq, attempt, time.time() + delay),
-            durable=False,
+        await self._bus._settle(
+            [], [(time.time() + delay, self._tid, self._group, self._seq, self.message.attempt)]
         )
 
 
@@ -382,12 +395,14 @@ class _Outbox:
 
 
 class _Settling:
-    """Leases acked or termed during this turn of the loop, and who waits for them."""
+    """Leases acked or termed (``leases``) and naked (``postponed``) during this turn of the
+    loop, and who waits for them."""
 
-    __slots__ = ("leases", "waiters")
+    __slots__ = ("leases", "postponed", "waiters")
 
     def __init__(self) -> None:
         self.leases: list[tuple[int, str, int]] = []
+        self.postponed: list[tuple[float, int, str, int, int]] = []
         self.waiters: list[asyncio.Future[None]] = []
 
 

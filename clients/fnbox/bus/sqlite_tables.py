@@ -255,13 +255,14 @@ class BusTables:
 
     @staticmethod
     def postpone(
-        conn: sqlite3.Connection, tid: int, group: str, seq: int, attempt: int, visible_at: float
+        conn: sqlite3.Connection, leases: Sequence[tuple[float, int, str, int, int]]
     ) -> None:
-        """Nak or in-progress, unless the message was leased again since (a stale holder)."""
-        conn.execute(
+        """Nak or in-progress of ``(visible_at, topic id, group, seq, attempt)`` leases, unless
+        the message was leased again since (a stale holder)."""
+        conn.executemany(
             "UPDATE leases SET visible_at = ? WHERE topic_id = ? AND group_name = ? AND seq = ?"
             " AND attempt = ?",
-            (visible_at, tid, group, seq, attempt),
+            leases,
         )
 
     @staticmethod
