@@ -10,7 +10,7 @@ its own trace context (fresh ids, not sampled) but no span object.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 from fnbox.telemetry.propagation import link_of
@@ -32,8 +32,21 @@ __all__ = ["observe_requests"]
 tracer = trace.get_tracer("fnbox.gateway")
 meter = metrics.get_meter("fnbox.gateway")
 
-_requests = meter.create_counter(
-    "fnbox.gateway.requests", unit="1", description="Webhook requests answered, by status code."
+# Counted here and read when a reader collects (an observable counter): a dict increment per
+# request instead of a synchronous Counter.add (~6 µs: a Measurement, attribute hashing, a lock).
+_request_counts: dict[int, int] = {}
+
+
+def _observe_requests(_options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+    for status, count in list(_request_counts.items()):
+        yield metrics.Observation(count, {"status": str(status)})
+
+
+_requests = meter.create_observable_counter(
+    "fnbox.gateway.requests",
+    callbacks=[_observe_requests],
+    unit="1",
+    description="Webhook requests answered, by status code.",
 )
 _duration = meter.create_histogram(
     "fnbox.gateway.request.duration",
@@ -112,9 +125,8 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _count(status: int, start: float) -> None:
-    labels = {"status": str(status)}
-    _requests.add(1, labels)
-    _duration.record(time.perf_counter() - start, labels)
+    _request_counts[status] = _request_counts.get(status, 0) + 1
+    _duration.record(time.perf_counter() - start, {"status": str(status)})
 
 
 def _unrecorded_root() -> NonRecordingSpan:

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from typing import Any, TypeVar
 
 from fnbox.bus import Bus, Delivery, Message
@@ -34,8 +42,19 @@ _redeliveries = meter.create_counter(
     description="Messages taken again after a failed or unfinished attempt (retries and "
     "expired leases), by stage.",
 )
-_attempts = meter.create_counter(
+# Counted here and read when a reader collects (an observable counter): a dict increment per
+# attempt instead of a synchronous Counter.add (~6 µs each).
+_attempt_counts: dict[str, int] = {}
+
+
+def _observe_attempts(_options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+    for verdict, count in list(_attempt_counts.items()):
+        yield metrics.Observation(count, {"verdict": verdict})
+
+
+_attempts = meter.create_observable_counter(
     "fnbox.delivery.attempts",
+    callbacks=[_observe_attempts],
     unit="1",
     description="Destination delivery attempts by verdict (OK, RETRY, FAIL).",
 )
@@ -150,7 +169,7 @@ class DeliveryRound:
         """One verdict (an enum with a ``name``, or a string) per message, in order."""
         labels = [str(getattr(v, "name", v)) for v in verdicts]
         for label in labels:
-            _attempts.add(1, {"verdict": label})
+            _attempt_counts[label] = _attempt_counts.get(label, 0) + 1
         if self.span is None:
             return
         if self._size == 1 and labels:
