@@ -107,9 +107,18 @@ async function makeDispatcher(options) {
     const A = await agentClass();
     base = new A({ connect: { lookup: makeLookup(allow) } });
   }
+  // The verdict on an origin depends on its host only, and `allow` is fixed: kept per origin.
+  const verdicts = new Map();
   return base.compose((dispatch) => (opts, handler) => {
-    const origin = new URL(String(opts.origin));
-    if (isDenied(origin.hostname, allow)) throw deniedError(origin.hostname, canonical(origin.hostname));
+    const key = String(opts.origin);
+    let denied = verdicts.get(key);
+    if (denied === undefined) {
+      const { hostname } = new URL(key);
+      denied = isDenied(hostname, allow) ? hostname : null;
+      if (verdicts.size >= 256) verdicts.clear();
+      verdicts.set(key, denied);
+    }
+    if (denied !== null) throw deniedError(denied, canonical(denied));
     return dispatch(opts, handler);
   });
 }

@@ -217,8 +217,8 @@ function exchange(dispatcher, url, method, headers, body, flight, wantBody) {
 const sameOrigin = (a, b) => a.protocol === b.protocol && a.hostname === b.hostname && a.port === b.port;
 
 /** fetch() over `dispatcher` for an http(s) URL: {meta, bytes} as the host fetch would give. */
-async function httpFetch(dispatcher, spec, body, flight) {
-  let url = new URL(spec.url);
+async function httpFetch(dispatcher, spec, parsed, body, flight) {
+  let url = parsed;
   let method = spec.method;
   let headerList = spec.headers;
   let payload = body;
@@ -304,7 +304,7 @@ function makeFetchHost(options) {
     if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || FORBIDDEN_METHODS.has(String(spec.method).toUpperCase())) {
       return viaHostFetch(spec, body, flight, agent);
     }
-    return httpFetch(agent, spec, body !== null && !METHODS_WITHOUT_BODY.has(spec.method) ? body : null, flight);
+    return httpFetch(agent, spec, url, body !== null && !METHODS_WITHOUT_BODY.has(spec.method) ? body : null, flight);
   }
 
   return {

@@ -4,7 +4,7 @@
 // other non-standard option) never reaches the host.
 (function (host, g, lib) {
   'use strict';
-  const { call, def, Headers, URL, URLSearchParams, DOMException, utf8Encode, utf8Decode, bytesToLatin1, latin1ToBytes, toBytes } = lib;
+  const { call, def, Headers, URL, URLSearchParams, DOMException, utf8Encode, utf8Decode, utf8Latin1, bytesToLatin1, latin1ToBytes, toBytes } = lib;
   const jsonParse = JSON.parse;
   const jsonStringify = JSON.stringify;
 
@@ -150,13 +150,13 @@
   // -> {latin1, type} | null
   function extractBody(body) {
     if (body === undefined || body === null) return null;
-    if (typeof body === 'string') return { latin1: bytesToLatin1(utf8Encode(body)), type: 'text/plain;charset=UTF-8' };
+    if (typeof body === 'string') return { latin1: utf8Latin1(body), type: 'text/plain;charset=UTF-8' };
     if (body instanceof URLSearchParams) return { latin1: body.toString(), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
     if (body instanceof FormData) return multipart(body);
     if (body instanceof Blob) return { latin1: bytesToLatin1(lib.blobBytes(body)), type: body.type || null };
     const bytes = toBytes(body);
     if (bytes) return { latin1: bytesToLatin1(bytes), type: null };
-    return { latin1: bytesToLatin1(utf8Encode(String(body))), type: 'text/plain;charset=UTF-8' };
+    return { latin1: utf8Latin1(String(body)), type: 'text/plain;charset=UTF-8' };
   }
 
   const BODY = Symbol('body');

@@ -35,7 +35,10 @@
   }
   const utf8Encode = (s) => latin1ToBytes(call(host.utf8ToLatin1, String(s)));
   const utf8Decode = (u8) => call(host.latin1ToUtf8, bytesToLatin1(u8));
-  Object.assign(lib, { bytesToLatin1, latin1ToBytes, toBytes, utf8Encode, utf8Decode });
+  // A string's UTF-8 bytes as a latin1 string; ASCII text is its own (no host call).
+  const ASCII = /^[\x00-\x7f]*$/;
+  const utf8Latin1 = (s) => (ASCII.test(s) ? s : call(host.utf8ToLatin1, s));
+  Object.assign(lib, { bytesToLatin1, latin1ToBytes, toBytes, utf8Encode, utf8Decode, utf8Latin1 });
 
   class TextEncoder {
     get encoding() { return 'utf-8'; }
@@ -174,9 +177,22 @@
 
   // --- URL (parsed by the host's WHATWG parser, over strings) -------------------------
   const URL_PARTS = ['href', 'origin', 'protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash'];
+  // Parsed absolute URLs, by their text: a function fetching the same URL on every call parses
+  // it once per worker. The parts object is never mutated (a setter parses anew).
+  const parsed = new Map();
   function parseURL(url, base) {
-    const r = call(host.urlParse, String(url), base === undefined ? '' : String(base), base !== undefined);
-    return r ? jsonParse(r) : null;
+    const text = String(url);
+    if (base === undefined) {
+      const hit = parsed.get(text);
+      if (hit !== undefined) return hit;
+    }
+    const r = call(host.urlParse, text, base === undefined ? '' : String(base), base !== undefined);
+    const c = r ? jsonParse(r) : null;
+    if (c !== null && base === undefined) {
+      if (parsed.size >= 256) parsed.clear();
+      parsed.set(text, c);
+    }
+    return c;
   }
   class URL {
     #c; #sp = null;
