@@ -122,9 +122,11 @@ async def destination(
     fn = await deployed(
         client, DESTINATION, code, settings_schema=[pipeline.URL_SETTING], **options
     )
-    return await client.instances.create(
+    instance = await client.instances.create(
         fn.name, route, settings={"url": sink.url(route)}, sources=sources, insert_instance=insert
     )
+    await pipeline.connections_settled()
+    return instance
 
 
 async def post(system: System, src: pb.Instance, body: Any) -> str:

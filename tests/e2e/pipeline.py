@@ -3,6 +3,7 @@ post to the sink, and webhook senders."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -11,6 +12,8 @@ import aiohttp
 import orjson
 from fnbox.client import FnboxClient
 from fnbox.functions.v1 import resources_pb2
+
+from tests.e2e.system import FAST_PIPELINE_ENV
 
 SOURCE = """
 async function onRequest(request, settings) {
@@ -81,9 +84,18 @@ async def destination(
         batch=batch,
         limits=limits,
     )
-    return await client.instances.create(
+    instance = await client.instances.create(
         fn.name, name, settings=orjson.dumps({"url": url}), sources=list(sources)
     )
+    await connections_settled()
+    return instance
+
+
+async def connections_settled() -> None:
+    """Wait until the routers see a connection made just now: they reuse a source's list of
+    destinations for ``FNBOX_DELIVERY__ROUTING_CACHE_SECONDS`` (README: "how fast connection
+    changes take effect"), so an event routed sooner may go to the destinations of before."""
+    await asyncio.sleep(float(FAST_PIPELINE_ENV["FNBOX_DELIVERY__ROUTING_CACHE_SECONDS"]) + 0.05)
 
 
 def webhook_url(base: str, instance: resources_pb2.Instance) -> str:
