@@ -34,9 +34,8 @@ def figures_block(results: dict[str, object]) -> str:
         f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} ({revision}) with `{mode}` on "
         f"{machine.get('cpu_model')}, {machine.get('cores')} cores, "
         f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}, Node "
-        f"{machine.get('node')} (load average at start {load[0]}/{load[1]}: the machine was "
-        "shared, so absolute figures are noisy; ratios to the same-run baselines are the "
-        "robust ones). Throughput and latency figures are medians of "
+        f"{machine.get('node')} (load average at start {load[0]}/{load[1]}: {_quiet(load)}). "
+        "Throughput and latency figures are medians of "
         f"{config.get('repeats')} runs of {config.get('duration_s')} s each (e2e: "
         f"{config.get('e2e_repeats', '?')} runs); cold starts are p50/p99 of "
         f"{config.get('cold_starts', '?')} first invocations per mode.",
@@ -47,6 +46,16 @@ def figures_block(results: dict[str, object]) -> str:
         END,
     ]
     return "\n".join(lines)
+
+
+def _quiet(load: list[object]) -> str:
+    """How much to trust the absolute figures, from the load average when the run started."""
+    if all(isinstance(v, int | float) and v < 1.0 for v in load):
+        return "a quiet machine; the same-run ratios are still the figures to compare"
+    return (
+        "the machine was shared, so absolute figures are noisy; ratios to the same-run "
+        "baselines are the robust ones"
+    )
 
 
 def main() -> None:
