@@ -323,7 +323,8 @@ class Recorder(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query))
         if url.path == "/r":
             self.send_response(int(query.get("status", "302")))
-            self.send_header("location", query["to"])
+            # as UTF-8 bytes on the wire, as servers send non-ASCII locations
+            self.send_header("location", query["to"].encode().decode("latin1"))
             self.send_header("content-length", "0")
             self.end_headers()
         elif url.path.startswith("/hops/"):
@@ -696,3 +697,13 @@ def test_bad_ports_are_refused_on_every_hop(rt: Runtime, site: Site) -> None:
             listener.accept()  # nothing connected to the bad port
     finally:
         listener.close()
+
+
+def test_non_ascii_location_is_followed_as_the_host_fetch_does(rt: Runtime, site: Site) -> None:
+    """A raw UTF-8 Location is read as UTF-8 (undici's normalizeBinaryStringToUtf8), not latin1."""
+    to = "/caf%C3%A9/%C3%BC"  # the query value: /café/ü
+    script = f"fetch('{site.url}/r?to={to}').then((r) => r.text())"
+    subprocess.run([NODE, "-e", script], check=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    run_ok(rt, f"const r = await fetch('{site.url}/r?to={to}'); console.log(r.url)")
+    paths = [q["path"] for q in site.log]
+    assert paths == [f"/r?to={to}", "/caf%C3%A9/%C3%BC"] * 2

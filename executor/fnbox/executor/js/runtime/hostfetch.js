@@ -214,6 +214,10 @@ function exchange(dispatcher, url, method, headers, body, flight, wantBody) {
   });
 }
 
+// A Location with bytes outside printable ASCII is read as UTF-8, as undici's fetch does
+// (its header values are latin1 strings; isValidEncodedURL / normalizeBinaryStringToUtf8).
+const locationText = (value) => (/[^\x20-\x7e]/.test(value) ? Buffer.from(value, 'latin1').toString('utf8') : value);
+
 const sameOrigin = (a, b) => a.protocol === b.protocol && a.hostname === b.hostname && a.port === b.port;
 
 /** fetch() over `dispatcher` for an http(s) URL: {meta, bytes} as the host fetch would give. */
@@ -237,7 +241,7 @@ async function httpFetch(dispatcher, spec, parsed, body, flight) {
       if (mode === 'error') throw fetchFailed(new Error('unexpected redirect'));
       let next;
       try {
-        next = new URL(res.location, url);
+        next = new URL(locationText(res.location), url);
       } catch (err) {
         throw fetchFailed(err);
       }
