@@ -327,6 +327,12 @@ class Recorder(BaseHTTPRequestHandler):
             self.send_header("location", query["to"].encode().decode("latin1"))
             self.send_header("content-length", "0")
             self.end_headers()
+        elif url.path == "/rr":  # one Location header per `to`
+            self.send_response(302)
+            for _, to in parse_qsl(url.query):
+                self.send_header("location", to)
+            self.send_header("content-length", "0")
+            self.end_headers()
         elif url.path.startswith("/hops/"):
             left = int(url.path.rsplit("/", 1)[1])
             if left:
@@ -707,3 +713,13 @@ def test_non_ascii_location_is_followed_as_the_host_fetch_does(rt: Runtime, site
     run_ok(rt, f"const r = await fetch('{site.url}/r?to={to}'); console.log(r.url)")
     paths = [q["path"] for q in site.log]
     assert paths == [f"/r?to={to}", "/caf%C3%A9/%C3%BC"] * 2
+
+
+def test_several_location_headers_are_followed_as_the_host_fetch_does(
+    rt: Runtime, site: Site
+) -> None:
+    """Several Location values are joined with ', ' (fetch's Headers.get), not one picked."""
+    script = f"fetch('{site.url}/rr?to=/a&to=/b').then((r) => r.text())"
+    subprocess.run([NODE, "-e", script], check=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    run_ok(rt, f"await (await fetch('{site.url}/rr?to=/a&to=/b')).text()")
+    assert [q["path"] for q in site.log] == ["/rr?to=/a&to=/b", "/a,%20/b"] * 2

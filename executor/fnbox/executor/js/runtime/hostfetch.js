@@ -164,9 +164,11 @@ function exchange(dispatcher, url, method, headers, body, flight, wantBody) {
         for (let i = 0; i < rawHeaders.length; i += 2) {
           const name = rawHeaders[i].toString('latin1').toLowerCase();
           const value = rawHeaders[i + 1];
+          const first = list.length;
           if (Array.isArray(value)) for (const v of value) list.push([name, v.toString('latin1')]);
           else list.push([name, value.toString('latin1')]);
-          if (name === 'location' && location === null) location = list[list.length - 1][1];
+          // several Location values: joined with ', ' as fetch's Headers.get gives them
+          if (name === 'location') for (let j = first; j < list.length; ++j) location = location === null ? list[j][1] : `${location}, ${list[j][1]}`;
         }
         res = { status, statusText: statusText ? String(statusText) : '', headers: list, location, bytes: null };
         if (!wantBody(status, location)) {
