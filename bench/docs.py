@@ -49,8 +49,9 @@ def figures_block(results: dict[str, object]) -> str:
 
 
 def _quiet(load: list[object]) -> str:
-    """How much to trust the absolute figures, from the load average when the run started."""
-    if all(isinstance(v, int | float) and v < 1.0 for v in load):
+    """How much to trust the absolute figures, from the 1-minute load average at the start."""
+    one_minute = load[0] if load else None
+    if isinstance(one_minute, int | float) and one_minute < 1.0:
         return "a quiet machine; the same-run ratios are still the figures to compare"
     return (
         "the machine was shared, so absolute figures are noisy; ratios to the same-run "
