@@ -95,7 +95,9 @@ class ChildPipeline:
         from fnbox.telemetry.prometheus import MetricsServer
 
         # The child's /metrics includes this process's metrics, fetched from here.
-        self._metrics = MetricsServer("127.0.0.1:0")
+        self._metrics = MetricsServer(
+            "127.0.0.1:0", purpose="control-process metrics for the gateway's /metrics (loopback)"
+        )
         self._config["control_metrics"] = await self._metrics.start()
         try:
             lines = await self._spawn()

@@ -186,8 +186,9 @@ class MetricsServer:
     """A small HTTP server answering ``GET /metrics`` on ``listen`` (``HOST:PORT``, port 0:
     any free one; :attr:`port` is the bound port after :meth:`start`)."""
 
-    def __init__(self, listen: str) -> None:
+    def __init__(self, listen: str, *, purpose: str = "metrics") -> None:
         self.listen = listen
+        self.purpose = purpose  # what the start-up log line calls this endpoint
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -203,7 +204,7 @@ class MetricsServer:
         addresses: Iterable[object] = self._runner.addresses
         bound = next(iter(addresses), None)
         self.port = int(bound[1]) if isinstance(bound, tuple) else int(port)
-        log.info("metrics on http://%s:%d/metrics", host or "127.0.0.1", self.port)
+        log.info("%s on http://%s:%d/metrics", self.purpose, host or "127.0.0.1", self.port)
         return f"{host or '127.0.0.1'}:{self.port}"
 
     async def stop(self) -> None:
