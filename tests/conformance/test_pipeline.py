@@ -56,7 +56,7 @@ import pytest_asyncio
 from fnbox.client import FnboxClient
 from fnbox.client.dead_letters import DeadLettersAPI
 from fnbox.delivery.settings import DeliverySettings
-from fnbox.functions.v1 import dead_letters_pb2, resources_pb2
+from fnbox.functions.v1 import dead_letters_pb2, invocation_pb2, resources_pb2
 from fnbox.gateway.settings import GatewaySettings
 
 from tests.conformance.harness import DESTINATION, INSERT_DESTINATION, INSERT_SOURCE, SOURCE
@@ -258,7 +258,7 @@ async def test_destination_final_outcomes_are_not_retried(
     code = """
     async function onTrack(event) {
       if (event.event === 'Invalid') throw new ValidationError('missing email')
-      throw new Error('bad request')
+      throw new TypeError('bad request')
     }"""
     src = await source(client, emits)
     dest = await destination(client, sink, "final", [src.name], code=code)
@@ -274,11 +274,14 @@ async def test_destination_final_outcomes_are_not_retried(
 
     await eventually(system, three, within=60, what="3 dead letters")
     letters = await dead_letters(client, dest)
-    seen = sorted((d.error.name, d.reason, d.attempts) for d in letters)
+    seen = sorted(
+        (d.error.name, invocation_pb2.Outcome.Name(d.outcome), d.reason, d.attempts)
+        for d in letters
+    )
     assert seen == [
-        ("Error", "FINAL_OUTCOME", 1),
-        ("EventNotSupported", "FINAL_OUTCOME", 1),
-        ("ValidationError", "FINAL_OUTCOME", 1),
+        ("EventNotSupported", "OUTCOME_EVENT_NOT_SUPPORTED", "FINAL_OUTCOME", 1),
+        ("TypeError", "OUTCOME_ERROR", "FINAL_OUTCOME", 1),
+        ("ValidationError", "OUTCOME_VALIDATION_ERROR", "FINAL_OUTCOME", 1),
     ]
 
 

@@ -73,7 +73,8 @@ def dead_letter(
         stamp.FromNanoseconds(int(first_attempt * 1e9))
         record.first_attempt_time.CopyFrom(stamp)
     if result is not None:
-        record.outcome = result.outcome
+        # A batch entry's own outcome (``outcome``) beats the batch's.
+        record.outcome = outcome or result.outcome
         record.error.CopyFrom(result.error)
         record.logs.extend(result.logs)
         record.version = result.version

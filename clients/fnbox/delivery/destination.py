@@ -69,6 +69,8 @@ class _Settle:
     message: str = ""
     name: str = ""
     reason: str = ""
+    # A batch entry's own outcome (the batch's result is OK when the batch ran).
+    outcome: invocation_pb2.Outcome = invocation_pb2.OUTCOME_UNSPECIFIED
 
 
 class DestinationWorker:
@@ -288,7 +290,8 @@ class DestinationWorker:
                     for_event_result(status),
                     result=result,
                     message=status.error_message or f"status {status.status}",
-                    name=error_class(status.outcome),
+                    name=status.error_name or error_class(status.outcome),
+                    outcome=status.outcome,
                 )
                 for status in result.batch_statuses
             ]
@@ -324,6 +327,7 @@ class DestinationWorker:
             error=settle.error,
             error_message=settle.message if settle.result and settle.result.batch_statuses else "",
             error_name=settle.name,
+            outcome=settle.outcome,
             replay_count=int(message.headers.get(h.REPLAY) or 0),
         )
         try:

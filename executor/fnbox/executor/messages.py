@@ -84,9 +84,11 @@ _OUTCOMES = {outcome.value: outcome for outcome in Outcome}
 MAX_BATCH_ENTRIES = 16 * 1024 * 1024
 
 
-def _event_result(key: tuple[Any, Any, Any], returned: bytes | None) -> EventResult:
-    outcome, status, error_message = key
-    return EventResult(_OUTCOMES[outcome], int(status), str(error_message), returned)
+def _event_result(key: tuple[Any, Any, Any, Any], returned: bytes | None) -> EventResult:
+    outcome, status, error_message, error_name = key
+    return EventResult(
+        _OUTCOMES[outcome], int(status), str(error_message), returned, str(error_name)
+    )
 
 
 def _batch_from_runs(
@@ -95,10 +97,14 @@ def _batch_from_runs(
     """Entries from ``batch_runs``; the entries of a run without returned events are one
     shared (frozen) EventResult, so 200 x OK costs one object, not 200."""
     batch: list[EventResult] = []
-    for count, outcome, status, error_message, has_returned in runs:
+    for run in runs:
+        # [count, outcome, status, error_message, has_returned, error_name]; older workers
+        # sent the first five.
+        count, outcome, status, error_message, has_returned = run[:5]
+        error_name = run[5] if len(run) > 5 else ""
         if not isinstance(count, int) or count < 0 or len(batch) + count > MAX_BATCH_ENTRIES:
             raise ProtocolError(f"bad batch run length {count!r}")
-        key = (outcome, status, error_message)
+        key = (outcome, status, error_message, error_name)
         if has_returned:
             batch.extend(_event_result(key, segments[pos + i]) for i in range(count))
             pos += count
@@ -112,9 +118,14 @@ def _batch_from_entries(
 ) -> tuple[list[EventResult], int]:
     """Entries from the older per-entry ``batch`` list (equal entries share one instance)."""
     batch: list[EventResult] = []
-    shared: dict[tuple[Any, Any, Any], EventResult] = {}
+    shared: dict[tuple[Any, Any, Any, Any], EventResult] = {}
     for entry in entries:
-        key = (entry["outcome"], entry.get("status", 0), entry.get("error_message", ""))
+        key = (
+            entry["outcome"],
+            entry.get("status", 0),
+            entry.get("error_message", ""),
+            entry.get("error_name", ""),
+        )
         if entry.get("has_returned"):
             batch.append(_event_result(key, segments[pos]))
             pos += 1

@@ -93,6 +93,7 @@ class EventResult:
     status: int
     error_message: str = ""
     returned: bytes | None = None
+    error_name: str = ""  # the class of the error the event's handler threw, if any
 
 
 @dataclass(slots=True)

@@ -190,6 +190,7 @@ def _status_wire(item: ex.EventResult) -> bytes:
         outcome=_OUTCOME_LABELS[item.outcome],
         status=item.status,
         error_message=item.error_message,
+        error_name=item.error_name,
     )
     if item.returned is not None:
         status.returned = item.returned

@@ -74,16 +74,18 @@ class OutboundRequest(_message.Message):
     def __init__(self, method: _Optional[str] = ..., url: _Optional[str] = ..., status: _Optional[int] = ..., duration_ms: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
 
 class EventResult(_message.Message):
-    __slots__ = ("outcome", "status", "error_message", "returned")
+    __slots__ = ("outcome", "status", "error_message", "returned", "error_name")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RETURNED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_NAME_FIELD_NUMBER: _ClassVar[int]
     outcome: Outcome
     status: int
     error_message: str
     returned: bytes
-    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., status: _Optional[int] = ..., error_message: _Optional[str] = ..., returned: _Optional[bytes] = ...) -> None: ...
+    error_name: str
+    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., status: _Optional[int] = ..., error_message: _Optional[str] = ..., returned: _Optional[bytes] = ..., error_name: _Optional[str] = ...) -> None: ...
 
 class InvocationResult(_message.Message):
     __slots__ = ("outcome", "events", "objects", "returned", "batch_statuses", "error", "logs", "logs_truncated", "requests", "duration_ms", "version", "handlers")

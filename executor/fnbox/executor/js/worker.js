@@ -118,10 +118,11 @@ function batchRuns(batch, segments) {
       continue;
     }
     const message = b.error_message || '';
-    if (last !== null && last[1] === b.outcome && last[2] === b.status && last[3] === message && last[4] === has) {
+    const name = b.error_name || '';
+    if (last !== null && last[1] === b.outcome && last[2] === b.status && last[3] === message && last[4] === has && last[5] === name) {
       last[0] += 1;
     } else {
-      last = [1, b.outcome, b.status, message, has];
+      last = [1, b.outcome, b.status, message, has, name];
       runs.push(last);
     }
     prev = b;

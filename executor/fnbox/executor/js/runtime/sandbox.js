@@ -229,7 +229,7 @@ const jsonOrNull = (v) => (typeof v === 'string' ? v : null);
 
 /**
  * The per-event entries of a batch from the runtime's runs ([count, outcome, status,
- * error_message, has_returned], see statusRuns in context/core.js). Entries of a run without
+ * error_message, has_returned, error_name], see statusRuns in context/core.js). Entries of a run without
  * a returned event are one shared object. At most `bound` entries (the batch's JSON length:
  * no batch has more events than bytes), so a corrupted count cannot exhaust memory.
  */
@@ -243,7 +243,8 @@ function batchEntries(runs, returned, bound) {
     const outcome = OUTCOMES.has(run[1]) ? run[1] : 'ERROR';
     const status = Number.isInteger(run[2]) ? run[2] : 500;
     const errorMessage = String(run[3] ?? '');
-    const shared = { outcome, status, error_message: errorMessage, returned: null };
+    const errorName = String(run[5] ?? '');
+    const shared = { outcome, status, error_message: errorMessage, error_name: errorName, returned: null };
     for (let i = 0; i < count; i++) {
       entries.push(run[4] === true ? { ...shared, returned: jsonOrNull(events[next++]) } : shared);
     }

@@ -262,18 +262,18 @@
   }
 
   // A batch's per-event statuses as runs of equal consecutive entries
-  // [count, outcome, status, error_message, has_returned], and the returned events in order:
+  // [count, outcome, status, error_message, has_returned, error_name], and the returned events in order:
   // 200 OK entries cross to the host as one run, not 200 objects serialised and parsed again.
   function statusRuns() {
     const runs = [];
     const returned = [];
     let last = null;
     return {
-      add(outcome, status, message, ret) {
+      add(outcome, status, message, ret, name = '') {
         const has = typeof ret === 'string';
         if (has) returned[returned.length] = ret;
-        if (last !== null && last[1] === outcome && last[2] === status && last[3] === message && last[4] === has) last[0] += 1;
-        else runs[runs.length] = last = [1, outcome, status, message, has];
+        if (last !== null && last[1] === outcome && last[2] === status && last[3] === message && last[4] === has && last[5] === name) last[0] += 1;
+        else runs[runs.length] = last = [1, outcome, status, message, has, name];
       },
       result(outcome, error) {
         const r = { outcome, batch_runs: runs, batch_returned: returned };
@@ -290,7 +290,7 @@
     if (!onBatch) {
       for (const event of events) {
         const r = await runEvent(event, settings);
-        out.add(r.outcome, statusOf(r.outcome), r.error ? r.error.message : '', r.returned);
+        out.add(r.outcome, statusOf(r.outcome), r.error ? r.error.message : '', r.returned, r.error ? r.error.name : '');
       }
       return out.result('OK');
     }
@@ -300,7 +300,7 @@
     } catch (e) {
       const outcome = outcomeOf(e);
       const error = errorInfo(e);
-      for (let i = 0; i < events.length; i++) out.add(outcome, statusOf(outcome), error.message, null);
+      for (let i = 0; i < events.length; i++) out.add(outcome, statusOf(outcome), error.message, null, error.name);
       return out.result(outcome, error);
     }
     const list = Array.isArray(value) ? value : [];
