@@ -61,3 +61,10 @@ def test_the_per_entry_batch_list_is_still_understood() -> None:
 def test_malformed_batch_runs_are_protocol_errors(runs: list[Any], segments: list[bytes]) -> None:
     with pytest.raises(ProtocolError):
         decode_result(result_frame(segments, batch_runs=runs), worker_pid=7)
+
+
+def test_a_run_names_the_error_class_of_its_entries_and_older_five_element_runs_name_none() -> None:
+    runs = [[1, "ERROR", 400, "fetch failed", False, "TypeError"], [1, "ERROR", 400, "bad", False]]
+    result = decode_result(result_frame([], batch_runs=runs), worker_pid=7)
+    got = [(b.outcome, b.error_message, b.error_name) for b in result.batch]
+    assert got == [(Outcome.ERROR, "fetch failed", "TypeError"), (Outcome.ERROR, "bad", "")]
