@@ -68,9 +68,9 @@ async def test_nak_delay_survives_a_restart(bus_target: BusTarget) -> None:
     async with bus_target.open() as reopened:
         (again,) = await take(reopened, "events.nd", "g", 1)
         assert time.monotonic() - nakked_at >= 0.9
-        # JetStream (nats-server 2.9) sometimes reports a delayed nak's redelivery to a new connection's pull
-        # request as delivery 1 (3 of 15 tries here, the delay itself always held): at worst
-        # one more retry than configured, never a lost message.
+        # JetStream (nats-server 2.9) sometimes reports a delayed nak's redelivery to a new
+        # connection's pull request as delivery 1 (3 of 15 tries here, the delay itself always
+        # held): at worst one more retry than configured, never a lost message.
         assert again.message.attempt in ({2} if bus_target.kind == "sqlite" else {1, 2})
 
 
