@@ -428,7 +428,7 @@ def main() -> None:
     config = json.loads(line)
     _set_parent_death_signal(int(config["parent_pid"]))
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO, format="%(asctime)s %(levelname)s [pipeline] %(name)s: %(message)s"
     )
     from fnbox.telemetry.settings import TelemetrySettings
     from fnbox.telemetry.setup import install
