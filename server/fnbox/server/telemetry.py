@@ -111,6 +111,15 @@ def _remote_context(metadata: Iterable[tuple[str, str | bytes]] | None) -> Conte
     return None if carrier is None else context_of(carrier)
 
 
+# (request streaming, response streaming) -> the handler's attribute and grpc's factory prefix.
+_KINDS = {
+    (False, False): "unary_unary",
+    (False, True): "unary_stream",
+    (True, False): "stream_unary",
+    (True, True): "stream_stream",
+}
+
+
 class ServerSpans(_Interceptor):
     """A SERVER span per RPC named after its method (``/package.Service/Method``), with
     ``rpc.*`` attributes and ``rpc.grpc.status_code``; ERROR status for platform faults."""
@@ -147,26 +156,14 @@ class ServerSpans(_Interceptor):
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
     ) -> grpc.RpcMethodHandler[Any, Any]:
         """``handler`` with a server span around each call of ``method``."""
-        if handler.response_streaming:
-            if handler.request_streaming:
-                return grpc.stream_stream_rpc_method_handler(
-                    self._streaming(handler.stream_stream, method),
-                    request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer,
-                )
-            return grpc.unary_stream_rpc_method_handler(
-                self._streaming(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(
-                self._unary(handler.stream_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.unary_unary_rpc_method_handler(
-            self._unary(handler.unary_unary, method),
+        kind = _KINDS[handler.request_streaming, handler.response_streaming]
+        behavior = getattr(handler, kind)
+        wrapped = (self._streaming if handler.response_streaming else self._unary)(behavior, method)
+        make: Callable[..., grpc.RpcMethodHandler[Any, Any]] = getattr(
+            grpc, f"{kind}_rpc_method_handler"
+        )
+        return make(
+            wrapped,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
