@@ -78,21 +78,14 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
     if request.path in _UNTRACED:
         return await handler(request)
     start = time.perf_counter()
-    status = 500
     if getattr(trace.get_tracer_provider(), "sampler", None) is ALWAYS_OFF:
         # Nothing is ever recorded: the webhook's trace is a context of fresh ids (what the
         # SDK would make, without building a span nobody sees).
         token = context.attach(trace.set_span_in_context(_unrecorded_root(), Context()))
         try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
+            return await _answer(request, handler, start, None)
         finally:
             context.detach(token)
-            _count(status, start)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else request.path
     link = link_of(request.headers)
@@ -110,18 +103,27 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         record_exception=True,
         set_status_on_exception=True,
     ) as span:
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
+        return await _answer(request, handler, start, span)
+
+
+async def _answer(
+    request: web.Request, handler: Handler, start: float, span: trace.Span | None
+) -> web.StreamResponse:
+    """``handler``'s answer, its status counted (and set on ``span`` when there is one)."""
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        if span is not None:
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
-            _count(status, start)
+        _count(status, start)
 
 
 def _count(status: int, start: float) -> None:
