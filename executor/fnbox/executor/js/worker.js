@@ -105,7 +105,7 @@ function errorInfo(err) {
 }
 
 // A batch's entries as runs of equal consecutive ones, [count, outcome, status,
-// error_message, has_returned] (PROTOCOL.md); returned events are appended to `segments`.
+// error_message, has_returned, error_name] (PROTOCOL.md); returned events are appended to `segments`.
 function batchRuns(batch, segments) {
   const runs = [];
   let last = null;
