@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-from aiohttp import web
 from fnbox.executor import (
     ExecutorSettings,
     FunctionType,
@@ -21,6 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.executor.conftest import PoolFactory, invoke, spec, track
+from tests.support.http import header_recorder
 
 
 def real_settings(**overrides: object) -> ExecutorSettings:
@@ -42,21 +42,8 @@ def spans() -> InMemorySpanExporter:
 
 @pytest.fixture
 async def echo_server() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
-    seen: list[dict[str, str]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        seen.append(dict(request.headers))
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/hook", seen
-    await runner.cleanup()
+    async with header_recorder() as sink:
+        yield sink
 
 
 async def test_destination_insert_and_source(pool_factory: PoolFactory) -> None:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import grpc
 import orjson
 import pytest
-from aiohttp import web
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.functions.v1 import resources_pb2 as pb
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,6 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.conftest import ServerFactory
 from tests.server.helpers import Api
+from tests.support.http import header_recorder
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -30,21 +30,8 @@ FETCHES = "async function onTrack(event, settings) { await fetch(settings.url) }
 @pytest.fixture
 async def header_sink() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
     """An HTTP server on loopback that remembers the headers of every request."""
-    seen: list[dict[str, str]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        seen.append(dict(request.headers))
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/hook", seen
-    await runner.cleanup()
+    async with header_recorder() as sink:
+        yield sink
 
 
 async def test_server_span_continues_the_callers_trace(server_factory: ServerFactory) -> None:
