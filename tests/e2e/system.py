@@ -3,7 +3,6 @@ trio `fnbox control|gateway|delivery`, each in its own process group (kill -9 fr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import os
@@ -11,12 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+
+from tests.support import polling
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,25 +49,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool] | bool],
-    *,
-    within: float,
-    what: str | Callable[[], str],
-    every: float = 0.1,
-) -> None:
-    """Poll ``check`` until it is true; fail with ``what`` after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if not isinstance(value, bool):
-            value = await value
-        if value:
-            return
-        if time.monotonic() > deadline:
-            said = what if isinstance(what, str) else what()
-            raise AssertionError(f"timed out after {within:.0f}s waiting for {said}")
-        await asyncio.sleep(every)
+# tests/support/polling.py's, at this suite's pace (its checks are RPCs and scrapes).
+eventually = functools.partial(polling.eventually, every=0.1)
 
 
 @dataclass
