@@ -4,7 +4,6 @@ Providers and exporters are set up by ``fnbox.telemetry``.
 ``instrument(server)`` wraps each method handler once, as it is registered, so that a call
 pays for no interceptor: grpc.aio runs an interceptor as a chain of coroutines per call and
 the interceptor built a new method handler per call (together ~10 µs of a unary call).
-``ServerSpans`` is still a server interceptor for servers built elsewhere.
 
 A minimal replacement for OpenTelemetry's grpc.aio interceptor, which cost 150-300 µs of CPU
 per call even with nothing exporting: a caller's ``traceparent`` always becomes the RPC's
@@ -27,13 +26,11 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status
 from opentelemetry.trace import StatusCode as SpanStatus
 
-__all__ = ["ServerSpans", "instrument", "server_interceptor"]
+__all__ = ["ServerSpans", "instrument"]
 
 if TYPE_CHECKING:
-    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
     _GenericHandler = grpc.GenericRpcHandler[Any, Any]
 else:  # not subscriptable at run time
-    _Interceptor = grpc.aio.ServerInterceptor
     _GenericHandler = grpc.GenericRpcHandler
 
 Context_ = grpc.aio.ServicerContext[Any, Any]
@@ -49,11 +46,6 @@ _FAULTS = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
-
-
-def server_interceptor(provider: trace.TracerProvider | None = None) -> ServerSpans:
-    """The server-span interceptor (None: the global provider, looked up per call)."""
-    return ServerSpans(provider)
 
 
 def instrument(server: grpc.aio.Server, provider: trace.TracerProvider | None = None) -> None:
@@ -120,7 +112,7 @@ _KINDS = {
 }
 
 
-class ServerSpans(_Interceptor):
+class ServerSpans:
     """A SERVER span per RPC named after its method (``/package.Service/Method``), with
     ``rpc.*`` attributes and ``rpc.grpc.status_code``; ERROR status for platform faults."""
 
@@ -139,18 +131,6 @@ class ServerSpans(_Interceptor):
             )
             self._tracer_of = cached
         return cached[1], cached[2]
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        return self.wrap(handler, handler_call_details.method)
 
     def wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
