@@ -156,7 +156,7 @@ class Dispatcher:
         instance_id = ""
         if kind == names.INSTANCE:
             instance_id = ref.id
-            function, version, settings = await self._instance_target(principal, ref, request)
+            function, version, settings = await self._instance_target(principal, ref, request, span)
         elif kind == "version":
             function = await self._function(principal, ref, target)
             version = ref.version
@@ -191,7 +191,11 @@ class Dispatcher:
         return built
 
     async def _instance_target(
-        self, principal: Principal, ref: names.Ref, request: ipb.InvokeFunctionRequest
+        self,
+        principal: Principal,
+        ref: names.Ref,
+        request: ipb.InvokeFunctionRequest,
+        span: trace.Span | None,
     ) -> tuple[FunctionRecord, int, bytes]:
         """The instance ``ref``'s function, the version it runs and its decrypted settings."""
         instance = await self._cache.get(
@@ -199,8 +203,7 @@ class Dispatcher:
         )
         if instance is None or not principal.sees(ref, instance.workspace_id):
             raise NotFound(request.target, kind="instance")
-        span = trace.get_current_span()
-        if span.is_recording():
+        if span is not None:
             span.set_attribute("fnbox.instance", instance.id)
         if request.settings:
             raise InvalidArgument(
