@@ -7,7 +7,6 @@ so a slow or failing destination only ever holds back its own messages.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from fnbox.delivery.dead_letters import (
 from fnbox.delivery.handlers import VersionHandlers
 from fnbox.delivery.outcomes import Verdict, for_error, for_event_result, for_outcome
 from fnbox.delivery.settings import DeliverySettings
+from fnbox.delivery.tasks import Slots
 from fnbox.functions.v1 import invocation_pb2
 from fnbox.telemetry.messaging import delivery_round
 
@@ -37,9 +37,6 @@ __all__ = ["GROUP", "DestinationWorker"]
 log = logging.getLogger(__name__)
 
 GROUP = "delivery"
-# How long a busy worker waits for a quarter of its slots to free up before it fetches for the
-# ones free now (so a few hanging invocations never hold back the others for long).
-_REFILL_WAIT = 0.005
 _NOT_FOUND = grpc.StatusCode.NOT_FOUND
 
 
@@ -91,9 +88,7 @@ class DestinationWorker:
         self._lane = control.lane(topic)  # its own InvokeStream: it never waits behind others
         self._backoff = settings.backoff()
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_open_seconds)
-        self._limit = settings.concurrency
-        self._busy = 0  # rounds running (or slots reserved for a fetch)
-        self._freed = asyncio.Event()
+        self._slots = Slots(settings.concurrency)  # rounds running (or reserved for a fetch)
         self._singles = True  # whether the last fetch was for single-event rounds
         self._name = ""
         self._config: tuple[float, _Config] | None = None
@@ -102,37 +97,30 @@ class DestinationWorker:
 
     async def run(self) -> None:
         running: set[asyncio.Task[None]] = set()
-        # While busy with single-event rounds, fetch again only once a quarter of the slots
-        # are free (one lease then serves several rounds), or after a short wait.
-        refill = max(1, self._limit // 4)
+        slots = self._slots
         try:
             while True:
                 pause = self.breaker.wait_time()
                 if pause > 0:
                     await asyncio.sleep(pause)
                     continue
-                if self._busy >= self._limit:
-                    self._freed.clear()
-                    await self._freed.wait()
+                if slots.free <= 0:
+                    await slots.any_free()
                     continue
                 if self.breaker.is_open:  # a probe: one event, and its verdict first
-                    slots = 1
+                    wanted = 1
                 else:
-                    if self._singles and self._busy and self._limit - self._busy < refill:
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(_REFILL_WAIT):
-                                while self._busy and self._limit - self._busy < refill:
-                                    self._freed.clear()
-                                    await self._freed.wait()
-                    slots = self._limit - self._busy
-                self._busy += slots
+                    if self._singles:  # one lease for several single-event rounds while busy
+                        await slots.refilled()
+                    wanted = slots.free
+                slots.take(wanted)
                 try:
-                    rounds, config = await self._take(slots)
+                    rounds, config = await self._take(wanted)
                 finally:
-                    self._busy -= slots
+                    slots.release(wanted)
                 if not rounds:
                     continue
-                self._busy += len(rounds)
+                slots.take(len(rounds))
                 for deliveries in rounds:
                     task = asyncio.create_task(self._round(deliveries, config))
                     running.add(task)
@@ -197,8 +185,7 @@ class DestinationWorker:
             for delivery in deliveries:
                 await _quietly(delivery.nak(self._settings.platform_retry_seconds))
         finally:
-            self._busy -= 1
-            self._freed.set()
+            self._slots.release()
 
     async def _deliver(self, deliveries: list[Delivery], config: _Config) -> list[_Settle]:
         if not config.exists:

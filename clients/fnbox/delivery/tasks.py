@@ -1,12 +1,17 @@
-"""Stopping asyncio tasks for good."""
+"""Stopping asyncio tasks for good, and the concurrency slots of a consumer loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["cancel_and_wait"]
+__all__ = ["Slots", "cancel_and_wait"]
+
+# How long a busy consumer waits for a quarter of its slots to free up before it fetches for
+# the ones free now (so a few stuck invocations never hold back the others for long).
+REFILL_WAIT = 0.005
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], *, every: float = 0.1) -> None:
@@ -27,3 +32,44 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], *, every: float = 
     for task in every_task:
         if not task.cancelled():
             task.exception()  # retrieved: a failure while stopping is not worth a warning
+
+
+class Slots:
+    """A consumer loop's ``limit`` concurrency slots: :meth:`take` them for work, and
+    :meth:`release` them when it ends. While busy the loop fetches again only once a quarter
+    of them are free (one bus lease then serves several rounds) or after :data:`REFILL_WAIT`
+    (:meth:`refilled`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.busy = 0
+        self._refill = max(1, limit // 4)
+        self._freed = asyncio.Event()
+
+    @property
+    def free(self) -> int:
+        return self.limit - self.busy
+
+    def take(self, n: int = 1) -> None:
+        self.busy += n
+
+    def release(self, n: int = 1) -> None:
+        self.busy -= n
+        self._freed.set()
+
+    async def any_free(self) -> None:
+        """Return once a slot is free."""
+        while self.busy >= self.limit:
+            await self._next_release()
+
+    async def refilled(self) -> None:
+        """Return once nothing is busy or a quarter of the slots are free, or after
+        :data:`REFILL_WAIT`."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(REFILL_WAIT):
+                while self.busy and self.free < self._refill:
+                    await self._next_release()
+
+    async def _next_release(self) -> None:
+        self._freed.clear()
+        await self._freed.wait()

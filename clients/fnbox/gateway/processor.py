@@ -8,7 +8,6 @@ the webhook id make the republished events duplicates the bus drops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from fnbox.delivery.dead_letters import (
     dead_letter,
 )
 from fnbox.delivery.outcomes import Verdict, for_error, for_outcome
+from fnbox.delivery.tasks import Slots
 from fnbox.functions.v1 import invocation_pb2
 from fnbox.gateway.enrich import enrich
 from fnbox.gateway.envelope import webhook_request
@@ -37,10 +37,6 @@ from fnbox.telemetry import messaging
 __all__ = ["SourceProcessor"]
 
 log = logging.getLogger(__name__)
-
-# How long a busy consumer waits for a quarter of its slots to free up before it fetches for
-# the ones free now (so a few stuck invocations never hold back the others for long).
-_REFILL_WAIT = 0.005
 
 
 class _Retry(Exception):
@@ -71,35 +67,23 @@ class SourceProcessor:
         self.processed = 0
 
     async def run_topic(self, topic: str) -> None:
-        limit = self._settings.concurrency
-        # While the topic is busy, fetch again only once a quarter of the slots are free (one
-        # lease serves several webhooks), or after a short wait when slots stay taken.
-        refill = max(1, limit // 4)
+        slots = Slots(self._settings.concurrency)
         running: set[asyncio.Task[None]] = set()
-        freed = asyncio.Event()
 
         def finished(task: asyncio.Task[None]) -> None:
             running.discard(task)
-            freed.set()
+            slots.release()
 
         try:
             while True:
-                free = limit - len(running)
-                if free <= 0:
-                    freed.clear()
-                    await freed.wait()
-                    continue
-                if running and free < refill:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(_REFILL_WAIT):
-                            while running and limit - len(running) < refill:
-                                freed.clear()
-                                await freed.wait()
+                await slots.any_free()
+                if running:  # one lease for several webhooks while the topic is busy
+                    await slots.refilled()
                 try:
                     deliveries = await self._bus.consume(
                         topic,
                         GROUP,
-                        batch=min(self._settings.consume_batch, limit - len(running)),
+                        batch=min(self._settings.consume_batch, slots.free),
                         wait=1.0,
                         lease=self._settings.lease_seconds,
                     )
@@ -110,6 +94,7 @@ class SourceProcessor:
                 for delivery in deliveries:
                     task = asyncio.create_task(self._process(delivery))
                     running.add(task)
+                    slots.take()
                     task.add_done_callback(finished)
         finally:
             for task in running:
