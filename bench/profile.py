@@ -1,9 +1,10 @@
 """Profile the fnbox server under one scenario's load: ``python -m bench.profile unary``.
 
 Starts ``fnbox serve`` like the bench does, drives load from the load-generator processes,
-and records the server process with py-spy (``pip install py-spy``; not a project
-dependency) for the timed window. Writes ``bench/out/profile-<scenario>.txt`` (collapsed
-stacks) and prints the hottest frames, self and inclusive.
+and records the control process (or, with ``--process pipeline``, the pipeline child of
+``fnbox serve``, where the gateway, bus and delivery run) with py-spy (``pip install py-spy``;
+not a project dependency) for the timed window. Writes ``bench/out/profile-<scenario>.txt``
+(collapsed stacks) and prints the hottest frames, self and inclusive.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from bench.fnbox_api import INVOKE_METHOD, FnboxServer
 from bench.loadgen import HttpSpec, LoadGenerator, LoadSpec, Spec
 from bench.payloads import event_batch
+from bench.procs import command_line, descendants
 from bench.run import OUT_DIR, POOL_SETTINGS
 from bench.scenarios import unary
 from bench.scenarios.e2e import WEBHOOK
@@ -46,15 +48,34 @@ def summarise(collapsed: Path, top: int) -> str:
     return "\n".join(lines)
 
 
+def _pipeline_pid(serve_pid: int) -> int:
+    """The pipeline child of ``fnbox serve`` (``python -m fnbox.gateway.child``)."""
+    for pid in descendants(serve_pid):
+        if "fnbox.gateway.child" in command_line(pid):
+            return pid
+    raise SystemExit(
+        "no pipeline child under fnbox serve (is FNBOX_SERVE__PIPELINE_IN_PROCESS set?)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("scenario", choices=["unary", "batch", "e2e"])
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--process",
+        choices=["control", "pipeline"],
+        default="control",
+        help="which process of the serve tree to record (pipeline: e2e only)",
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    out = OUT_DIR / f"profile-{args.scenario}.txt"
+    if args.process == "pipeline" and args.scenario != "e2e":
+        parser.error("--process pipeline records the pipeline child: use it with e2e")
+    suffix = "" if args.process == "control" else f"-{args.process}"
+    out = OUT_DIR / f"profile-{args.scenario}{suffix}.txt"
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     with (
         LoadGenerator(2) as loadgen,
@@ -84,12 +105,13 @@ def main() -> None:
                 metadata=fnbox.api.metadata,
             )
         duration = str(int(args.seconds) + 1)
+        recorded = fnbox.pid if args.process == "control" else _pipeline_pid(fnbox.pid)
         recorder = subprocess.Popen(
             [
                 py_spy,
                 "record",
                 "--pid",
-                str(fnbox.pid),
+                str(recorded),
                 "--format",
                 "raw",
                 "--rate",
