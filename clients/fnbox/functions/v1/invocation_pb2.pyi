@@ -171,3 +171,15 @@ class InvokeStreamResponse(_message.Message):
     result: InvocationResult
     status: _status_pb2.Status
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[InvocationResult, _Mapping]] = ..., status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class InvokeStreamBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[InvokeFunctionRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[InvokeFunctionRequest, _Mapping]]] = ...) -> None: ...
+
+class InvokeStreamBatchResponse(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[InvokeStreamResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[InvokeStreamResponse, _Mapping]]] = ...) -> None: ...
