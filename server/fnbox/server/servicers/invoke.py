@@ -1,10 +1,12 @@
-"""The invocation RPCs of FunctionService: InvokeFunction, RunFunction, InvokeStream."""
+"""The invocation RPCs of FunctionService: InvokeFunction, RunFunction, InvokeStream and
+InvokeStreamBatch."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
 
 import grpc
 from fnbox.functions.v1 import invocation_pb2 as ipb
@@ -21,6 +23,10 @@ from opentelemetry.trace import SpanKind
 tracer = trace.get_tracer("fnbox.server")
 
 StreamContext = grpc.aio.ServicerContext[ipb.InvokeFunctionRequest, ipb.InvokeStreamResponse]
+BatchContext = grpc.aio.ServicerContext[ipb.InvokeStreamBatchRequest, ipb.InvokeStreamBatchResponse]
+# A batch of answers is split at about this size, so that it stays well under the message
+# limit (a single larger answer still travels alone, as on InvokeStream).
+_BATCH_BYTES = 1024 * 1024
 
 
 class InvokeMixin:
@@ -47,6 +53,38 @@ class InvokeMixin:
         """Invocations run concurrently (at most ``grpc.stream_concurrency`` in flight or
         waiting to be sent, so a slow reader holds back the stream) and are answered in
         completion order; a platform fault answers its one request with a status."""
+        async for answers in self._invoke_concurrently(request_iterator, context):
+            for answer in answers:
+                yield answer
+
+    async def InvokeStreamBatch(
+        self,
+        request_iterator: AsyncIterable[ipb.InvokeStreamBatchRequest],
+        context: BatchContext,
+    ) -> AsyncIterator[ipb.InvokeStreamBatchResponse]:
+        """InvokeStream with several requests per message; the answers that finished
+        together share a message (up to a size, so it stays under the message limit)."""
+        limit = min(_BATCH_BYTES, self.deps.settings.grpc.max_message_bytes // 2)
+        async for answers in self._invoke_concurrently(_each_request(request_iterator), context):
+            batch = ipb.InvokeStreamBatchResponse()
+            size = 0
+            for answer in answers:
+                answer_size = answer.ByteSize()
+                if size + answer_size > limit and batch.responses:
+                    yield batch
+                    batch = ipb.InvokeStreamBatchResponse()
+                    size = 0
+                batch.responses.append(answer)
+                size += answer_size
+            yield batch
+
+    async def _invoke_concurrently(
+        self,
+        requests: AsyncIterable[ipb.InvokeFunctionRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[list[ipb.InvokeStreamResponse]]:
+        """The core of both stream RPCs: the answers, in completion order, as lists of those
+        finished by the time the caller asks for the next list (its slots are freed then)."""
         try:
             principal = await authorize(self.deps, context, Role.DEVELOPER)
         except Exception as exc:
@@ -78,7 +116,7 @@ class InvokeMixin:
 
         async def read_requests() -> None:
             try:
-                async for request in request_iterator:
+                async for request in requests:
                     await slots.acquire()
                     task = asyncio.create_task(invoke_one(request))
                     running.add(task)
@@ -90,12 +128,33 @@ class InvokeMixin:
 
         reader = asyncio.create_task(read_requests())
         try:
-            while (response := await done.get()) is not None:
-                yield response
-                slots.release()
+            while True:
+                # Whatever finished while the last answers were sent (or in the loop turn that
+                # woke us) goes along: under load answers coalesce, with no timer.
+                answers: list[ipb.InvokeStreamResponse] = []
+                response = await done.get()
+                while response is not None:
+                    answers.append(response)
+                    if done.empty():
+                        break
+                    response = done.get_nowait()
+                if answers:
+                    yield answers
+                    for _ in answers:
+                        slots.release()
+                if response is None:
+                    break
             await reader
         finally:
             for task in (reader, *running):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.gather(reader, *running, return_exceptions=True)
+
+
+async def _each_request(
+    batches: AsyncIterable[ipb.InvokeStreamBatchRequest],
+) -> AsyncIterator[ipb.InvokeFunctionRequest]:
+    async for batch in batches:
+        for request in batch.requests:
+            yield request
