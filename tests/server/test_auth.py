@@ -39,6 +39,9 @@ async def test_missing_or_bad_token_is_unauthenticated(running_server: RunningSe
         )
     stream = api.functions.InvokeStream(iter([ipb.InvokeFunctionRequest(target="fn_x")]))
     await rpc_error(stream.read(), UNAUTHENTICATED, "MISSING_TOKEN")
+    batch = ipb.InvokeStreamBatchRequest(requests=[ipb.InvokeFunctionRequest(target="fn_x")])
+    batches = api.functions.InvokeStreamBatch(iter([batch]))
+    await rpc_error(batches.read(), UNAUTHENTICATED, "MISSING_TOKEN")
     assert await api.functions.ListFunctions(request, metadata=api.metadata) is not None
 
 
@@ -69,6 +72,10 @@ async def test_roles(running_server: RunningServer) -> None:
             ipb.RunFunctionRequest(type=pb.FUNCTION_TYPE_DESTINATION, code="x", event=EVENT),
             metadata=reader.metadata,
         ),
+        reader.functions.InvokeStream(iter([invoke]), metadata=reader.metadata).read(),
+        reader.functions.InvokeStreamBatch(
+            iter([ipb.InvokeStreamBatchRequest(requests=[invoke])]), metadata=reader.metadata
+        ).read(),
     ):
         info = await rpc_error(call, DENIED, "ROLE_TOO_LOW")
         assert info.metadata["required_role"] == "DEVELOPER"

@@ -1,9 +1,10 @@
-"""InvokeStream (out of order, per-request statuses, bounded concurrency), spans, health,
-reflection."""
+"""InvokeStream and InvokeStreamBatch (out of order, per-request statuses, bounded
+concurrency, answers coalesced), spans, health, reflection."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.conftest import RunningServer, ServerFactory
 from tests.server.helpers import Api
+
+Batch = ipb.InvokeStreamBatchRequest
 
 # "slow" events wait for the test's HTTP server, which answers only when told to.
 GATED = """
@@ -127,6 +130,107 @@ async def test_stream_concurrency_is_bounded(server_factory: ServerFactory, gate
     await call.done_writing()
     answered = {(await call.read()).request_id for _ in range(3)}
     assert answered == {"s0", "s1", "s2"} and len(gate.arrived) == 3
+
+
+async def test_batch_stream_answers_each_request_once_coalescing_answers(
+    running_server: RunningServer,
+) -> None:
+    api = Api.of(running_server)
+    fn = await api.create_function()
+    ids = [f"b{i}" for i in range(50)]
+    event = b'{"type":"track","event":"e"}'
+    batch = Batch(
+        requests=[ipb.InvokeFunctionRequest(target=fn.id, event=event, request_id=i) for i in ids]
+    )
+    call = api.functions.InvokeStreamBatch(metadata=api.metadata)
+    await call.write(batch)
+    await call.done_writing()
+    messages = [message async for message in call]
+    answered = Counter(r.request_id for m in messages for r in m.responses)
+    assert answered == Counter(ids)
+    assert all(r.result.logs == ["track e"] for m in messages for r in m.responses)
+    # Answers that finish together share a message: far fewer messages than answers.
+    assert len(messages) < len(ids), [len(m.responses) for m in messages]
+    assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_batch_stream_answers_out_of_order_with_per_request_statuses(
+    running_server: RunningServer, gate: Gate
+) -> None:
+    api = Api.of(running_server)
+    fn = await api.create_function(code=GATED)
+    call = api.functions.InvokeStreamBatch(metadata=api.metadata)
+    await call.write(
+        Batch(
+            requests=[
+                _request(gate, fn.id, "slow", "r1"),
+                _request(gate, fn.id, "fast", "r2"),
+                _request(gate, "fn_missing", "fast", "r3"),
+            ]
+        )
+    )
+    early: dict[str, ipb.InvokeStreamResponse] = {}
+    async with asyncio.timeout(10):  # r1 waits on the gate: the others must not wait for it
+        while len(early) < 2:
+            early.update((r.request_id, r) for r in (await call.read()).responses)
+    assert set(early) == {"r2", "r3"}
+    await gate.wait_arrivals(1)
+    assert early["r2"].result.logs == ["fast r2"]
+    assert early["r3"].WhichOneof("response") == "status"
+    assert early["r3"].status.code == grpc.StatusCode.NOT_FOUND.value[0]
+    gate.opened.set()
+    await call.done_writing()
+    (last,) = (await call.read()).responses
+    assert last.request_id == "r1" and last.result.logs == ["slow r1"]
+    assert await call.read() == grpc.aio.EOF  # type: ignore[attr-defined]  # not in grpc-stubs
+    assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_batch_stream_concurrency_counts_requests_not_messages(
+    server_factory: ServerFactory, gate: Gate
+) -> None:
+    server = await server_factory(grpc={"stream_concurrency": 2})
+    api = Api.of(server)
+    fn = await api.create_function(code=GATED)
+    call = api.functions.InvokeStreamBatch(metadata=api.metadata)
+    await call.write(Batch(requests=[_request(gate, fn.id, "slow", f"s{i}") for i in range(3)]))
+    await call.write(Batch(requests=[_request(gate, fn.id, "slow", "s3")]))
+    await gate.wait_arrivals(2)
+    # The rest of the message waits for a slot: nothing more reaches the gate while two are held.
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await gate.wait_arrivals(3)
+    assert len(gate.arrived) == 2
+    gate.opened.set()
+    await call.done_writing()
+    answered = Counter([r.request_id async for m in call for r in m.responses])
+    assert answered == Counter(["s0", "s1", "s2", "s3"]) and len(gate.arrived) == 4
+
+
+async def test_batch_stream_answers_stay_under_the_message_limit(
+    server_factory: ServerFactory,
+) -> None:
+    server = await server_factory(grpc={"max_message_bytes": 4096})
+    api = Api.of(server)
+    fn = await api.create_function(
+        code="async function onTrack() { console.log('x'.repeat(1000)) }"
+    )
+    call = api.functions.InvokeStreamBatch(metadata=api.metadata)
+    ids = [f"big{i}" for i in range(20)]
+    event = b'{"type":"track","event":"e"}'
+    await call.write(
+        Batch(
+            requests=[
+                ipb.InvokeFunctionRequest(target=fn.id, event=event, request_id=i) for i in ids
+            ]
+        )
+    )
+    await call.done_writing()
+    # 20 answers of 1 kB finish about together; one message of them would exceed the limit.
+    messages = [message async for message in call]
+    assert Counter(r.request_id for m in messages for r in m.responses) == Counter(ids)
+    assert all(m.ByteSize() <= 4096 for m in messages)
+    assert await call.code() == grpc.StatusCode.OK
 
 
 async def test_invocation_span_carries_function_version_and_outcome(
