@@ -7,7 +7,7 @@ these objects *whether/which/how much*; it alone decides *how*.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -168,7 +168,10 @@ class EvictionPolicy:
 
 
 class ScalingPolicy:
-    """Which of a function's workers takes a call, and when to add one."""
+    """Whether a function's least busy worker takes a call, and when to add a worker.
+
+    Asked on every call: it takes numbers the pool already has (O(1)), not the workers.
+    """
 
     def __init__(self, *, max_in_flight: int, scale_up_in_flight: int, max_per_function: int):
         self.max_in_flight = max_in_flight
@@ -183,20 +186,18 @@ class ScalingPolicy:
             max_per_function=settings.max_workers_per_function,
         )
 
-    def pick(self, workers: Sequence[W]) -> W | None:
-        """The least busy worker with a free slot, or None when all are full."""
-        best = min(workers, key=lambda w: w.in_flight, default=None)
-        if best is None or best.in_flight >= self.max_in_flight:
-            return None
-        return best
+    def has_slot(self, in_flight: int) -> bool:
+        """Whether a worker with ``in_flight`` calls may take one more."""
+        return in_flight < self.max_in_flight
 
-    def wants_more(self, workers: Sequence[WorkerView], starting: int) -> bool:
-        """True when the function should get one more worker (if the pool has room)."""
-        if len(workers) + starting >= self.max_per_function:
+    def wants_more(self, workers: int, starting: int, least_in_flight: int) -> bool:
+        """True when the function should get one more worker (if the pool has room).
+
+        ``workers``: its live workers; ``starting``: those being started for it;
+        ``least_in_flight``: the calls on the least busy live worker (unused when none)."""
+        if workers + starting >= self.max_per_function or starting:
             return False
-        if not workers:
-            return starting == 0
-        return starting == 0 and min(w.in_flight for w in workers) >= self.scale_up_in_flight
+        return not workers or least_in_flight >= self.scale_up_in_flight
 
 
 class IdleCpuWatchdog:

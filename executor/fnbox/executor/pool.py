@@ -329,16 +329,27 @@ class WorkerPool:
                     fn.load_failure = None
                 if fn.failures > seen_failures and fn.failure is not None:
                     raise fn.failure
-                workers = fn.workers
-                if not all(w.state is not WorkerState.DEAD for w in workers):
-                    workers = fn.workers = [w for w in workers if w.alive]
-                ready = [w for w in workers if w.state in _DISPATCHABLE]
-                wants_more = self._scaling.wants_more(workers, fn.starting)
-                if wants_more and self.supervisor.make_room(fn.key):
+                # One pass (no list or generator per call): drop dead workers, find the
+                # least busy dispatchable one.
+                worker: WorkerProcess | None = None
+                least = 0
+                dead = False
+                for candidate in fn.workers:
+                    state = candidate.state
+                    if state is WorkerState.DEAD:
+                        dead = True
+                    elif state in _DISPATCHABLE:
+                        in_flight = candidate.in_flight
+                        if worker is None or in_flight < least:
+                            worker, least = candidate, in_flight
+                if dead:
+                    fn.workers = [w for w in fn.workers if w.alive]
+                if self._scaling.wants_more(
+                    len(fn.workers), fn.starting, least
+                ) and self.supervisor.make_room(fn.key):
                     fn.starting += 1
                     self.supervisor.background(self._specialise(fn, spec, limits))
-                worker = self._scaling.pick(ready)
-                if worker is not None:
+                if worker is not None and self._scaling.has_slot(least):
                     return worker
                 # With no worker and no room in the pool, re-check now and then: another
                 # function's worker may become idle (and evictable) without waking us.
