@@ -1,11 +1,14 @@
 """Fans each event out from ``events.<source>`` to ``deliveries.<destination>``.
 
+Only events published to ``events.*`` pass here: those of a gateway running without delivery
+in its process (scale-out), and any left from before. When delivery runs beside the gateway
+(``fnbox serve``), the source processor publishes the same fan-out (:class:`Routes`) directly
+and nothing goes through ``events.*``.
+
 The fan-out is published (durably, dedup_id = messageId, so each destination gets an event
 once per messageId) before the event is acknowledged: a crash redelivers the event and the
-republished copies are dropped as duplicates.
-
-An event's ``integrations`` object is applied here, before any destination or insert function
-runs (SEGMENT-SPEC §1): a destination it blocks is not published to at all.
+republished copies are dropped as duplicates. The ``integrations`` object is applied in the
+fan-out (see :mod:`fnbox.delivery.routing`).
 """
 
 from __future__ import annotations
@@ -17,22 +20,13 @@ from collections.abc import Callable
 from fnbox.bus import Bus, Delivery
 from fnbox.delivery import headers as h
 from fnbox.delivery.busio import Outgoing, publish_all
-from fnbox.delivery.integrations import IntegrationKeys, allows, integrations_of, restricts
-from fnbox.delivery.routing import Connections, Destination
-from opentelemetry import metrics
+from fnbox.delivery.routing import Routes
 
 __all__ = ["GROUP", "Router"]
 
 log = logging.getLogger(__name__)
 
 GROUP = "router"
-
-_filtered = metrics.get_meter("fnbox.pipeline").create_counter(
-    "fnbox.delivery.filtered",
-    unit="1",
-    description="Events not routed to a connected destination, by reason (integrations: the "
-    "event's integrations object blocks that destination).",
-)
 
 
 class Router:
@@ -42,16 +36,14 @@ class Router:
         self,
         *,
         bus: Bus,
-        connections: Connections,
-        keys: IntegrationKeys,
+        routes: Routes,
         batch: int,
         lease: float,
         retry_delay: float,
         on_topic: Callable[[str], None] = lambda topic: None,
     ) -> None:
         self._bus = bus
-        self._connections = connections
-        self._keys = keys
+        self._routes = routes
         self._batch = batch
         self._lease = lease
         self._retry_delay = retry_delay
@@ -73,49 +65,29 @@ class Router:
                 await self._route(deliveries)
 
     async def _route(self, deliveries: list[Delivery]) -> None:
-        fanout: dict[str, list[Outgoing]] = {}
-        filtered = 0
+        events = (
+            Outgoing(
+                d.message.data,
+                d.message.headers,
+                d.message.headers.get(h.MESSAGE_ID) or d.message.id,
+            )
+            for d in deliveries
+        )
         try:
-            for delivery in deliveries:
-                message = delivery.message
-                source = message.headers[h.SOURCE]
-                message_id = message.headers.get(h.MESSAGE_ID) or message.id
-                destinations = await self._connections.destinations(source)
-                allowed = await self._allowed(message.data, destinations)
-                filtered += len(destinations) - len(allowed)
-                for destination in allowed:
-                    headers = dict(message.headers)
-                    headers[h.INSTANCE] = destination.name
-                    fanout.setdefault(h.topic(h.DELIVERIES, destination.name), []).append(
-                        Outgoing(message.data, headers, message_id)
-                    )
-            for topic, messages in fanout.items():
+            fan_out = await self._routes.fan_out(events)
+            for topic, messages in fan_out.by_topic.items():
                 await publish_all(self._bus, topic, messages)
         except Exception:
             log.warning("routing %d events failed; retrying", len(deliveries), exc_info=True)
             for delivery in deliveries:
                 await _quietly(delivery.nak(self._retry_delay))
             return
-        for topic in fanout:
+        for topic in fan_out.by_topic:
             self._on_topic(topic)
         await _quietly(self._bus.ack_many(deliveries))
         self.routed += len(deliveries)
-        if filtered:
-            self.filtered += filtered
-            _filtered.add(filtered, {"reason": "integrations"})
-
-    async def _allowed(self, event: bytes, destinations: list[Destination]) -> list[Destination]:
-        """The destinations the event's integrations object lets through (all without one)."""
-        if not destinations:
-            return destinations
-        integrations = integrations_of(event)
-        if integrations is None or not restricts(integrations):
-            return destinations
-        return [
-            d
-            for d in destinations
-            if allows(integrations, await self._keys.key(d.name, d.function))
-        ]
+        self.filtered += fan_out.filtered
+        fan_out.count_filtered()
 
 
 async def _quietly(action: object) -> None:

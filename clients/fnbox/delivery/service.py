@@ -13,7 +13,7 @@ from fnbox.delivery.destination import DestinationWorker
 from fnbox.delivery.integrations import IntegrationKeys
 from fnbox.delivery.replay import ReplayPump
 from fnbox.delivery.router import Router
-from fnbox.delivery.routing import Connections
+from fnbox.delivery.routing import Connections, Routes
 from fnbox.delivery.settings import DeliverySettings
 from fnbox.delivery.tasks import cancel_and_wait
 from fnbox.delivery.topics import TopicWorkers
@@ -39,10 +39,14 @@ class DeliveryService:
             interval=settings.discovery_seconds,
             name="delivery",
         )
+        # Shared with a source processor in this process: it then routes its events itself.
+        self.routes = Routes(
+            Connections(control, settings.routing_cache_seconds),
+            IntegrationKeys(control, settings.routing_cache_seconds),
+        )
         self.router = Router(
             bus=bus,
-            connections=Connections(control, settings.routing_cache_seconds),
-            keys=IntegrationKeys(control, settings.routing_cache_seconds),
+            routes=self.routes,
             batch=settings.router_batch,
             lease=settings.lease_seconds,
             retry_delay=settings.platform_retry_seconds,
