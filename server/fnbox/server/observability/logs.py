@@ -1,7 +1,8 @@
 """Function logs: failed invocations (the most recent per function), a sample of successful
 ones, and live tails.
 
-The dispatcher's observer calls :meth:`FunctionLogs.record` on the hot path; that only
+The dispatcher's observer asks :meth:`FunctionLogs.kind_of` on the hot path and, for the
+few invocations that are kept or watched, calls :meth:`FunctionLogs.record`, which only
 queues. A background task builds the redacted entries, hands them to the tails watching the
 function and writes the ones to keep in batches; pruning (count per function at each write,
 age now and then) keeps the table small. A tail also polls the store for what other replicas
@@ -24,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from fnbox.executor import types as ex
 from fnbox.functions.v1 import observability_pb2 as opb
 from fnbox.server import names
 from fnbox.server.observability.entries import Finished, build_entry, is_error
@@ -119,15 +121,23 @@ class FunctionLogs:
         }
 
     # -- the hot path --------------------------------------------------------------------
-    def record(self, finished: Finished) -> None:
-        """Queue ``finished`` if it is kept (an error, a sampled success) or watched."""
+    def kind_of(self, function_id: str, outcome: ex.Outcome) -> opb.LogEntryKind | None:
+        """The kind of entry an invocation of ``function_id`` ending in ``outcome`` gets, or
+        None when it is not kept (a success not sampled) and nobody watches the function:
+        the caller then builds nothing for it (most invocations)."""
         settings = self._settings
-        if is_error(finished.result.outcome):
+        if is_error(outcome):
             kind = ERROR if settings.logs_max_errors else LIVE
         elif settings.logs_sample_rate and settings.logs_max_samples:
             kind = SAMPLE if self._chance() < settings.logs_sample_rate else LIVE
         else:
             kind = LIVE
+        if kind == LIVE and not self._tails.get(function_id):
+            return None
+        return kind
+
+    def record(self, finished: Finished, kind: opb.LogEntryKind) -> None:
+        """Queue ``finished`` as ``kind`` (from ``kind_of``)."""
         if self._tails.get(finished.function_id):
             if len(self._live) >= _MAX_QUEUED:
                 _dropped.add(1, {"reason": "queue_full"})

@@ -115,11 +115,14 @@ class InvocationObserver:
             duration_ms=result.duration_ms,
             error=is_error(result.outcome),
         )
+        kind = self._logs.kind_of(function.id, result.outcome)
+        if kind is None:
+            return
         span_context = trace.get_current_span().get_span_context()
         # Only a trace that is recorded (and so can be found) is worth naming.
         sampled = span_context.is_valid and span_context.trace_flags.sampled
         trace_id = format(span_context.trace_id, "032x") if sampled else ""
-        self._logs.record(Finished(spec, invocation, result, target, trace_id, now))
+        self._logs.record(Finished(spec, invocation, result, target, trace_id, now), kind)
 
 
 def _outcome_label(result: ex.InvocationResult) -> str:
