@@ -188,11 +188,14 @@ class FnboxClient:
         | AsyncIterable[invocation_pb2.InvokeFunctionRequest],
         *,
         concurrency: int = 64,
+        batched: bool = True,
     ) -> AsyncIterator[InvokeOutcome]:
         """Pipeline many invocations over one stream, at most ``concurrency`` in flight.
 
         Build requests with :func:`~fnbox.client.inputs.invoke_request`. Yields one
         :class:`~fnbox.client.pipeline.InvokeOutcome` per request as answers arrive;
         retryable per-request statuses are resent (same request_id) following the policy.
+        ``batched=False`` sends one request per message (InvokeStream) instead of the ones
+        ready together (InvokeStreamBatch), for a control service without InvokeStreamBatch.
         """
-        return invoke_many(self._transport, requests, concurrency=concurrency)
+        return invoke_many(self._transport, requests, concurrency=concurrency, batched=batched)

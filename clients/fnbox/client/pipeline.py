@@ -1,10 +1,11 @@
-"""Many invocations pipelined over one InvokeStream, with bounded concurrency and retries."""
+"""Many invocations pipelined over one stream (InvokeStreamBatch, or InvokeStream), with
+bounded concurrency and retries."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,10 @@ from fnbox.functions.v1 import invocation_pb2
 __all__ = ["InvokeOutcome", "invoke_many", "invoke_stream"]
 
 InvokeRequest = invocation_pb2.InvokeFunctionRequest
+InvokeResponse = invocation_pb2.InvokeStreamResponse
+# A batch message is cut at about this size, well under the control service's message limit
+# (16 MiB by default); a single larger request still travels alone, as on InvokeStream.
+_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +54,21 @@ async def invoke_many(
     requests: Iterable[InvokeRequest] | AsyncIterable[InvokeRequest],
     *,
     concurrency: int,
+    batched: bool = True,
 ) -> AsyncIterator[InvokeOutcome]:
     """Pipeline ``requests`` over one stream with at most ``concurrency`` unanswered.
 
     Yields one :class:`InvokeOutcome` per request, in completion order. Requests without a
     ``request_id`` get one (set on the message). Retryable per-request statuses are resent
     with the same request id following the transport's retry policy.
+
+    The stream is an InvokeStreamBatch, whose messages carry the requests (and answers) that
+    are ready together; ``batched=False`` uses InvokeStream, one request per message (for a
+    control service older than InvokeStreamBatch).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    pipeline = _Pipeline(transport, requests, concurrency)
+    pipeline = _Pipeline(transport, requests, concurrency, batched=batched)
     async for outcome in pipeline.run():
         yield outcome
 
@@ -69,8 +79,11 @@ class _Pipeline:
         transport: Transport,
         requests: Iterable[InvokeRequest] | AsyncIterable[InvokeRequest],
         concurrency: int,
+        *,
+        batched: bool,
     ) -> None:
         self._transport = transport
+        self._batched = batched
         self._requests = requests
         self._slots = asyncio.Semaphore(concurrency)
         self._pending: dict[str, tuple[InvokeRequest, int]] = {}
@@ -80,18 +93,21 @@ class _Pipeline:
         self._timers: set[asyncio.TimerHandle] = set()
 
     async def run(self) -> AsyncIterator[InvokeOutcome]:
-        call: Any = self._transport.stub("FunctionService").InvokeStream(
-            metadata=self._transport.metadata
-        )
+        service = self._transport.stub("FunctionService")
+        method = service.InvokeStreamBatch if self._batched else service.InvokeStream
+        call: Any = method(metadata=self._transport.metadata)
         feeder = asyncio.create_task(self._feed(call))
-        writer = asyncio.create_task(self._write(call))
+        writer = asyncio.create_task(
+            self._write_batches(call) if self._batched else self._write(call)
+        )
         try:
             with map_rpc_errors():
                 try:
-                    async for response in call:
-                        outcome = self._answer(response)
-                        if outcome is not None:
-                            yield outcome
+                    async for message in call:
+                        for response in message.responses if self._batched else (message,):
+                            outcome = self._answer(response)
+                            if outcome is not None:
+                                yield outcome
                 except asyncio.CancelledError:
                     # _feed cancels the call when the caller's iterator fails: report that.
                     if self._input_error is not None:
@@ -135,7 +151,22 @@ class _Pipeline:
             await call.write(request)
         await call.done_writing()
 
-    def _answer(self, response: invocation_pb2.InvokeStreamResponse) -> InvokeOutcome | None:
+    async def _write_batches(self, call: Any) -> None:
+        """The requests that are ready together go in one message: those taken (or answered
+        and resent) while the last message was being written."""
+        while True:
+            ready = [await self._outbox.get()]
+            while not self._outbox.empty():
+                ready.append(self._outbox.get_nowait())
+            # The end marker comes last: nothing is pending once it is queued.
+            ending = ready[-1] is None
+            for batch in _batches([request for request in ready if request is not None]):
+                await call.write(batch)
+            if ending:
+                break
+        await call.done_writing()
+
+    def _answer(self, response: InvokeResponse) -> InvokeOutcome | None:
         entry = self._pending.get(response.request_id)
         if entry is None:
             return None  # an answer to a request already answered (a duplicate); ignore it
@@ -166,6 +197,22 @@ class _Pipeline:
     def _finish_if_done(self) -> None:
         if self._input_done and not self._pending:
             self._outbox.put_nowait(None)
+
+
+def _batches(requests: list[InvokeRequest]) -> Iterator[invocation_pb2.InvokeStreamBatchRequest]:
+    """``requests`` in messages of at most about ``_BATCH_BYTES``."""
+    batch = invocation_pb2.InvokeStreamBatchRequest()
+    size = 0
+    for request in requests:
+        request_size = request.ByteSize()
+        if size + request_size > _BATCH_BYTES and batch.requests:
+            yield batch
+            batch = invocation_pb2.InvokeStreamBatchRequest()
+            size = 0
+        batch.requests.append(request)
+        size += request_size
+    if batch.requests:
+        yield batch
 
 
 async def _aiter(

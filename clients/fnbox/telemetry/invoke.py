@@ -1,4 +1,4 @@
-"""The client span of one invocation sent over the shared InvokeStream.
+"""The client span of one invocation sent over a lane's InvokeStreamBatch.
 
 Call metadata is per stream, so the span's context travels in the request itself
 (``InvokeFunctionRequest.trace_context``); the control service parents its invocation span on
@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 __all__ = ["SPAN_NAME", "traced_invoke"]
 
-SPAN_NAME = "fnbox.functions.v1.FunctionService/InvokeStream"
+SPAN_NAME = "fnbox.functions.v1.FunctionService/InvokeStreamBatch"
 
 tracer = trace.get_tracer("fnbox.pipeline")
 
@@ -50,7 +50,7 @@ def traced_invoke(
             attributes={
                 "rpc.system": "grpc",
                 "rpc.service": "fnbox.functions.v1.FunctionService",
-                "rpc.method": "InvokeStream",
+                "rpc.method": "InvokeStreamBatch",
                 "fnbox.target": request.target,
             },
             record_exception=False,
