@@ -32,7 +32,7 @@ class GrpcSettings(BaseModel):
         default=10.0, ge=0, description="Time in-flight RPCs get to finish on shutdown."
     )
     stream_concurrency: int = Field(
-        default=64, ge=1, description="Invocations in flight per InvokeStream call."
+        default=64, ge=1, description="Invocations in flight per InvokeStream(Batch) call."
     )
     reflection: bool = Field(default=True, description="Serve the gRPC reflection service.")
 
