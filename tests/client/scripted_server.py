@@ -63,7 +63,7 @@ async def _abort_with(
 
 
 class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
-    """GetFunction/UpdateFunction/InvokeStream answer according to the name they are given.
+    """GetFunction/UpdateFunction/InvokeStream(Batch) answer according to the name they are given.
 
     ``missing`` → NOT_FOUND, ``bad-code`` → INVALID_ARGUMENT with line/column and a field
     violation, ``plain`` → INTERNAL without details, ``flaky-N`` → UNAVAILABLE for the first N
@@ -74,6 +74,7 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.hanging = asyncio.Event()  # set when a ``hang`` call arrives
+        self.batch_sizes: list[int] = []  # requests per InvokeStreamBatch message
 
     async def GetFunction(
         self,
@@ -140,6 +141,31 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
             invocation_pb2.InvokeFunctionRequest, invocation_pb2.InvokeStreamResponse
         ],
     ) -> AsyncIterator[invocation_pb2.InvokeStreamResponse]:
+        async for group in self._answer_groups(requests):
+            for answer in group:
+                yield answer
+
+    async def InvokeStreamBatch(
+        self,
+        batches: AsyncIterator[invocation_pb2.InvokeStreamBatchRequest],
+        context: grpc.aio.ServicerContext[
+            invocation_pb2.InvokeStreamBatchRequest, invocation_pb2.InvokeStreamBatchResponse
+        ],
+    ) -> AsyncIterator[invocation_pb2.InvokeStreamBatchResponse]:
+        """As InvokeStream, a group per message."""
+
+        async def requests() -> AsyncIterator[invocation_pb2.InvokeFunctionRequest]:
+            async for batch in batches:
+                self.batch_sizes.append(len(batch.requests))
+                for request in batch.requests:
+                    yield request
+
+        async for group in self._answer_groups(requests()):
+            yield invocation_pb2.InvokeStreamBatchResponse(responses=group)
+
+    async def _answer_groups(
+        self, requests: AsyncIterator[invocation_pb2.InvokeFunctionRequest]
+    ) -> AsyncIterator[list[invocation_pb2.InvokeStreamResponse]]:
         """Answers in groups of ``group`` (the number in a ``group-N`` target), last first.
 
         A group is answered as soon as it is full (or the input ends), so a client keeping at
@@ -150,11 +176,10 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
             held.append(request)
             group = int(request.target.rsplit("-", 1)[1]) if "group-" in request.target else 1
             if len(held) >= group:
-                for answer in reversed(held):
-                    yield self._stream_answer(answer)
+                yield [self._stream_answer(answer) for answer in reversed(held)]
                 held.clear()
-        for answer in reversed(held):
-            yield self._stream_answer(answer)
+        if held:
+            yield [self._stream_answer(answer) for answer in reversed(held)]
 
     def _stream_answer(
         self, request: invocation_pb2.InvokeFunctionRequest

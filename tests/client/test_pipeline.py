@@ -1,4 +1,5 @@
-"""invoke_stream and invoke_many over a real grpc.aio stream."""
+"""invoke_stream and invoke_many over a real grpc.aio stream (InvokeStreamBatch, and
+InvokeStream with ``batched=False``)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,18 @@ def events(target: str, count: int) -> list[invocation_pb2.InvokeFunctionRequest
     return [invoke_request(target, event=b'{"n":%d}' % i, request_id=f"r{i}") for i in range(count)]
 
 
+@pytest.fixture(params=[True, False], ids=["batched", "unbatched"])
+def batched(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
 async def collect(outcomes: AsyncIterator[InvokeOutcome]) -> list[InvokeOutcome]:
     return [outcome async for outcome in outcomes]
 
 
-async def test_invoke_many_bounds_in_flight_and_matches_answers(client: FnboxClient) -> None:
+async def test_invoke_many_bounds_in_flight_and_matches_answers(
+    client: FnboxClient, batched: bool
+) -> None:
     consumed = 0
     taken_after: list[int] = []  # outcomes the caller held when request i was taken
 
@@ -29,7 +37,7 @@ async def test_invoke_many_bounds_in_flight_and_matches_answers(client: FnboxCli
             yield request
 
     outcomes = []
-    async for outcome in client.invoke_many(produce(), concurrency=3):
+    async for outcome in client.invoke_many(produce(), concurrency=3, batched=batched):
         consumed += 1
         outcomes.append(outcome)
     # Request i needs a free slot for requests i-3.. before it: at least i-3 answers
@@ -46,52 +54,60 @@ async def test_invoke_many_bounds_in_flight_and_matches_answers(client: FnboxCli
 
 
 async def test_invoke_many_retries_retryable_statuses_with_the_same_id(
-    client: FnboxClient, scripted: Scripted
+    client: FnboxClient, batched: bool, scripted: Scripted
 ) -> None:
-    outcomes = await collect(client.invoke_many(events("flaky-2", 5), concurrency=2))
+    outcomes = await collect(
+        client.invoke_many(events("flaky-2", 5), concurrency=2, batched=batched)
+    )
     assert all(o.result is not None for o in outcomes)
     assert sorted(o.request.request_id for o in outcomes) == [f"r{i}" for i in range(5)]
     assert all(scripted.servicer.calls[f"flaky-2/r{i}"] == 3 for i in range(5))
 
 
-async def test_invoke_many_reports_final_errors_per_request(client: FnboxClient) -> None:
+async def test_invoke_many_reports_final_errors_per_request(
+    client: FnboxClient, batched: bool
+) -> None:
     requests = [*events("missing", 2), *events("ok", 2)]
     requests[2].request_id, requests[3].request_id = "a", "b"
-    outcomes = await collect(client.invoke_many(requests, concurrency=8))
+    outcomes = await collect(client.invoke_many(requests, concurrency=8, batched=batched))
     errors = {o.request.request_id: o.error for o in outcomes}
     assert isinstance(errors["r0"], NotFound) and isinstance(errors["r1"], NotFound)
     assert errors["a"] is None and errors["b"] is None
 
 
-async def test_invoke_many_assigns_missing_request_ids(client: FnboxClient) -> None:
+async def test_invoke_many_assigns_missing_request_ids(client: FnboxClient, batched: bool) -> None:
     requests = [invocation_pb2.InvokeFunctionRequest(target="ok", event=b"{}") for _ in range(3)]
-    outcomes = await collect(client.invoke_many(requests))
+    outcomes = await collect(client.invoke_many(requests, batched=batched))
     assert len({o.request.request_id for o in outcomes}) == 3
     assert all(o.request.request_id for o in outcomes)
 
 
-async def test_invoke_many_accepts_async_iterables_and_empty_input(client: FnboxClient) -> None:
+async def test_invoke_many_accepts_async_iterables_and_empty_input(
+    client: FnboxClient, batched: bool
+) -> None:
     async def produce() -> AsyncIterator[invocation_pb2.InvokeFunctionRequest]:
         for request in events("ok", 4):
             yield request
 
-    assert len(await collect(client.invoke_many(produce(), concurrency=2))) == 4
-    assert await collect(client.invoke_many([])) == []
+    assert len(await collect(client.invoke_many(produce(), concurrency=2, batched=batched))) == 4
+    assert await collect(client.invoke_many([], batched=batched)) == []
 
 
-async def test_invoke_many_surfaces_errors_of_the_input(client: FnboxClient) -> None:
+async def test_invoke_many_surfaces_errors_of_the_input(client: FnboxClient, batched: bool) -> None:
     def broken() -> Iterator[invocation_pb2.InvokeFunctionRequest]:
         yield from events("ok", 2)
         raise RuntimeError("input broke")
 
     with pytest.raises(RuntimeError, match="input broke"):
-        await collect(client.invoke_many(broken(), concurrency=1))
+        await collect(client.invoke_many(broken(), concurrency=1, batched=batched))
 
 
-async def test_invoke_many_rejects_duplicate_request_ids(client: FnboxClient) -> None:
+async def test_invoke_many_rejects_duplicate_request_ids(
+    client: FnboxClient, batched: bool
+) -> None:
     requests = [invoke_request("ok/group-2", event=b"{}", request_id="same") for _ in range(2)]
     with pytest.raises(ValueError, match="duplicate"):
-        await collect(client.invoke_many(requests, concurrency=2))
+        await collect(client.invoke_many(requests, concurrency=2, batched=batched))
 
 
 async def test_invoke_stream_yields_raw_responses(client: FnboxClient) -> None:
@@ -102,3 +118,13 @@ async def test_invoke_stream_yields_raw_responses(client: FnboxClient) -> None:
     responses = [r async for r in client.invoke_stream(produce())]
     kinds = sorted(r.WhichOneof("response") or "" for r in responses)
     assert kinds == ["result", "result", "status"]
+
+
+async def test_invoke_many_sends_the_requests_ready_together_in_one_message(
+    client: FnboxClient, scripted: Scripted
+) -> None:
+    outcomes = await collect(client.invoke_many(events("ok/group-4", 8), concurrency=4))
+    assert sorted(o.request.request_id for o in outcomes) == [f"r{i}" for i in range(8)]
+    # The first four are taken before anything is written; the next four as answers free
+    # slots (the server answers each group of four in one message).
+    assert scripted.servicer.batch_sizes == [4, 4]
