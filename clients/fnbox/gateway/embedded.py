@@ -70,6 +70,8 @@ class PipelineComponent:
             bus=self.bus,
             control=self.control,
             on_topic=self.delivery.notice if self.delivery else lambda topic: None,
+            # Delivery beside the gateway: events skip the events.* hop (and the router).
+            routes=self.delivery.routes if self.delivery else None,
         )
         await self.gateway.start()
         if self.delivery is not None:  # replays of webhooks go to the gateway's consumers

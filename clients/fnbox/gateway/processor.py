@@ -1,8 +1,14 @@
 """Runs source functions on stored webhooks and publishes the events they emit.
 
-A webhook is acknowledged on the bus only after its events are durable on ``events.<id>``
-(or it was dead-lettered), so a crash at any point redelivers it; messageIds derived from
-the webhook id make the republished events duplicates the bus drops.
+With delivery in the same process (``fnbox serve``: :class:`Routes` given), the events are
+routed here and published straight to ``deliveries.<destination>``, the fan-out the router
+would make (integrations object applied); a source with no connected destination publishes
+nothing. Otherwise (a gateway alone, scale-out) they go to ``events.<source>`` for the router.
+
+A webhook is acknowledged on the bus only after its events are durable on the next topic (or
+it was dead-lettered); a routing lookup that fails retries the webhook like a failed publish.
+So a crash at any point redelivers it, and messageIds derived from the webhook id (the dedup
+ids of both topics) make the republished events duplicates the bus drops.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from fnbox.delivery.dead_letters import (
     dead_letter,
 )
 from fnbox.delivery.outcomes import Verdict, for_error, for_outcome
+from fnbox.delivery.routing import FanOut, Routes
 from fnbox.delivery.tasks import Slots
 from fnbox.functions.v1 import invocation_pb2
 from fnbox.gateway.enrich import enrich
@@ -56,15 +63,18 @@ class SourceProcessor:
         bus: Bus,
         control: ControlPlane,
         instances: InstanceCache,
+        routes: Routes | None = None,
         on_topic: Callable[[str], None] = lambda topic: None,
     ) -> None:
         self._settings = settings
         self._bus = bus
         self._control = control
         self._instances = instances
+        self._routes = routes
         self._backoff = settings.backoff()
         self._on_topic = on_topic
         self.processed = 0
+        self.filtered = 0
 
     async def run_topic(self, topic: str) -> None:
         slots = Slots(self._settings.concurrency)
@@ -161,16 +171,24 @@ class SourceProcessor:
                 )
             )
         events = await self._source_insert(delivery, instance, request, events)
-        topic = h.topic(h.EVENTS, instance)
         try:
-            await messaging.publish_all(self._bus, topic, events)
+            fan_out = await self._fan_out(instance, events)
+            await _publish_topics(self._bus, fan_out.by_topic)
         except Exception as error:
-            log.warning("publishing events of webhook %s failed: %s", webhook_id, error)
+            log.warning("routing or publishing events of webhook %s failed: %s", webhook_id, error)
             raise _Retry(self._platform_delay(message.attempt)) from error
-        if events:
+        for topic in fan_out.by_topic:
             self._on_topic(topic)
+        self.filtered += fan_out.filtered
+        fan_out.count_filtered()
         await delivery.ack()
         self.processed += 1
+
+    async def _fan_out(self, instance: str, events: list[Outgoing]) -> FanOut:
+        """Straight to ``deliveries.*`` when delivery runs here, else to ``events.<source>``."""
+        if self._routes is not None:
+            return await self._routes.fan_out(events)
+        return FanOut({h.topic(h.EVENTS, instance): events} if events else {}, 0)
 
     async def _source_insert(
         self,
@@ -260,6 +278,22 @@ class SourceProcessor:
     def _platform_delay(self, attempt: int) -> float:
         base = self._settings.platform_retry_seconds
         return float(min(base * 2 ** max(attempt - 1, 0), self._settings.retry_max_seconds))
+
+
+async def _publish_topics(bus: Bus, by_topic: dict[str, list[Outgoing]]) -> None:
+    """Publish every topic's messages; returns once all are durable (raises if one is not)."""
+    if len(by_topic) <= 1:  # the usual case, without a task per topic
+        for topic, messages in by_topic.items():
+            await messaging.publish_all(bus, topic, messages)
+        return
+    # Started in one loop turn, the topics' inserts share one SQLite commit.
+    results = await asyncio.gather(
+        *(messaging.publish_all(bus, topic, messages) for topic, messages in by_topic.items()),
+        return_exceptions=True,
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def _settle(action: object) -> None:

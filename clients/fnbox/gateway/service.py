@@ -9,6 +9,7 @@ from aiohttp import web
 from fnbox.bus import Bus
 from fnbox.delivery import headers as h
 from fnbox.delivery.control import ControlPlane
+from fnbox.delivery.routing import Routes
 from fnbox.delivery.topics import TopicWorkers
 from fnbox.gateway.http import WebhookEndpoint
 from fnbox.gateway.instances import InstanceCache
@@ -25,7 +26,9 @@ class GatewayService:
     on a free one). The bus and control plane are the caller's (it closes them).
 
     ``on_topic`` is told of every topic this process publishes to (in-process delivery
-    workers start on it without waiting for a scan).
+    workers start on it without waiting for a scan). ``routes``, given when delivery runs in
+    this process, makes the source processor publish to ``deliveries.*`` itself (no
+    ``events.*`` hop through the router).
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class GatewayService:
         bus: Bus,
         control: ControlPlane,
         on_topic: Callable[[str], None] = lambda topic: None,
+        routes: Routes | None = None,
         serve_http: bool = True,
     ) -> None:
         self.settings = settings
@@ -45,6 +49,7 @@ class GatewayService:
             bus=bus,
             control=control,
             instances=self.instances,
+            routes=routes,
             on_topic=on_topic,
         )
         self._webhooks = TopicWorkers(

@@ -46,7 +46,8 @@ def gateway_groups() -> dict[str, str]:
 
 
 def delivery_groups() -> dict[str, str]:
-    """Topic prefix → consumer group of the router and the destination workers."""
+    """Topic prefix → consumer group of the router and the destination workers (``events.*``
+    holds only what gateways without delivery in their process publish: none under serve)."""
     from fnbox.delivery import destination, router
     from fnbox.delivery import headers as h
 
