@@ -240,6 +240,7 @@ class WorkerCgroup:
     def __init__(self, host: HostLimits, name: str) -> None:
         self.host = host
         self.dirs: dict[str, Path] = {}
+        self._usage_file: str | None = None
         for c in (host.memory, host.pids):
             if c is not None:
                 self.dirs[c.name] = c.base / name
@@ -280,9 +281,11 @@ class WorkerCgroup:
         path = self.dirs.get("memory")
         if path is None or self.host.memory is None:
             return None
-        name = "memory.current" if self.host.memory.version == 2 else "memory.usage_in_bytes"
+        if self._usage_file is None:
+            name = "memory.current" if self.host.memory.version == 2 else "memory.usage_in_bytes"
+            self._usage_file = str(path / name)
         try:
-            return int((path / name).read_text())
+            return int(read_small(self._usage_file))
         except (OSError, ValueError):
             return None
 
@@ -302,6 +305,16 @@ class WorkerCgroup:
 
     def remove(self) -> bool:
         return all(_rmdir_quiet(p) for p in set(self.dirs.values()))
+
+
+def read_small(path: str) -> bytes:
+    """A small kernel file (cgroup, /proc) read with one read: no Path, no text layer
+    (supervision reads these for every worker at each maintenance round)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
 
 
 def _write(path: Path, value: str) -> bool:

@@ -26,7 +26,7 @@ from fnbox.executor.errors import (
     WorkerCrashed,
     WorkerStartFailed,
 )
-from fnbox.executor.limits import HostLimits, WorkerCgroup, limit_wrapper
+from fnbox.executor.limits import HostLimits, WorkerCgroup, limit_wrapper, read_small
 from fnbox.executor.settings import JS_DIR, ExecutorSettings
 
 log = logging.getLogger(__name__)
@@ -193,8 +193,7 @@ class WorkerProcess:
     def cpu_seconds(self) -> float | None:
         """CPU time (user + system, all threads) the worker has used so far."""
         try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
+            fields = read_small(f"/proc/{self.pid}/stat").rsplit(b")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / _TICKS
         except (OSError, ValueError, IndexError):
             return None
@@ -204,8 +203,7 @@ class WorkerProcess:
         usage = self.cgroup.memory_usage()
         if usage is None and self.pid:
             try:
-                with open(f"/proc/{self.pid}/statm", "rb") as f:
-                    fields = f.read().split()
+                fields = read_small(f"/proc/{self.pid}/statm").split()
                 usage = (int(fields[1]) - int(fields[2])) * _PAGE
             except (OSError, ValueError, IndexError):
                 usage = 0

@@ -244,10 +244,13 @@ class Supervisor:
 
     def _kill_idle_spinners(self, workers: list[WorkerProcess]) -> None:
         for worker in workers:
+            if worker.in_flight:
+                # Busy: a deadline covers it, and its CPU time need not be read.
+                self._idle_cpu.forget(id(worker))
+                continue
             cpu = worker.cpu_seconds()
-            idle_since = worker.last_used if worker.in_flight == 0 else None
             if cpu is not None and self._idle_cpu.overused(
-                id(worker), cpu_s=cpu, idle_since=idle_since
+                id(worker), cpu_s=cpu, idle_since=worker.last_used
             ):
                 log.warning(
                     "worker %s (%s) burns CPU with no call in flight; killing it",
