@@ -155,6 +155,32 @@ async def test_a_busy_worker_keeps_its_frames_in_order_across_its_input_switch(
     assert not pid_alive(pid)
 
 
+async def test_calls_sent_to_a_busy_worker_in_one_loop_iteration_share_one_write(
+    pool_factory: PoolFactory,
+) -> None:
+    """A worker with a call in flight gets the frames sent to it in one loop iteration (a
+    stream message's batch) in one write; a lone call on an idle worker is written at once."""
+    pool = await pool_factory(fixture_settings(max_workers_per_function=1))
+    fn = spec(SLOW, type=FunctionType.INSERT_DESTINATION)
+    await invoke(pool, fn, track(ms=0, n=-1))
+    (worker,) = [w for w in pool.supervisor.workers if w.key == fn.key]
+    writes: list[int] = []
+    real_write = worker._write
+
+    def counting_write(data: bytes) -> None:
+        writes.append(data.count(b'"t":"invoke"'))
+        real_write(data)
+
+    worker._write = counting_write  # type: ignore[method-assign]
+    slow = asyncio.ensure_future(pool.invoke(fn, track(ms=300, n=-2)))
+    await asyncio.sleep(0.05)
+    assert writes == [1]  # idle worker: at once
+    burst = await asyncio.gather(*(pool.invoke(fn, track(ms=0, n=n)) for n in range(10)))
+    assert [r.returned for r in burst] == [str(n).encode() for n in range(10)]
+    assert writes == [1, 10]
+    assert (await slow).returned == b"-2"
+
+
 async def test_payload_over_the_frame_cap_is_refused(pool_factory: PoolFactory) -> None:
     pool = await pool_factory(fixture_settings(max_frame_bytes=256 * 1024))
     fn = spec("function onTrack(e) {}")

@@ -36,9 +36,6 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _names = itertools.count(1)
 # Frames held for one write are written at once when they reach this size.
 OUTBOX_BYTES = 256 * 1024
-# A frame sent within this time of the previous write starts holding the frames that follow
-# it in the same loop iteration (see send).
-BUSY_WRITE_S = 0.0005
 
 
 class WorkerState(StrEnum):
@@ -162,11 +159,10 @@ class WorkerProcess:
         self._decoder = FrameDecoder(max_frame_bytes=settings.max_frame_bytes)
         self._ids = itertools.count(1)
         self._hello: asyncio.Future[Frame] | None = None
-        # Frames sent after the first one of a loop iteration, written together at the next
-        # (None: nothing written this iteration, the next frame goes out at once).
+        # Frames held for one write at the start of the next loop iteration (None: nothing
+        # held; see send).
         self._outbox: list[bytes] | None = None
         self._outbox_bytes = 0
-        self._last_write = 0.0  # perf_counter of the last frame written at once
         self._tasks: list[asyncio.Task[None]] = []
         self._stderr_budget = settings.max_stderr_bytes
         self.stderr_tail = b""
@@ -418,21 +414,23 @@ class WorkerProcess:
         self._pending[request_id] = fut
         outbox = self._outbox
         if outbox is not None:
-            # Not the first frame of this loop iteration: the worker reads it with the others
-            # sent meanwhile (one write, one wake-up of the worker for all of them).
+            # The worker reads it with the others held in this loop iteration (one write, one
+            # wake-up of the worker for all of them).
             outbox.append(data)
             self._outbox_bytes += len(data)
             if self._outbox_bytes >= OUTBOX_BYTES:
                 self._flush()
                 self._outbox = []
             return fut
-        now = time.perf_counter()
-        if now - self._last_write < BUSY_WRITE_S:
-            # Busy: the frames that follow in this iteration wait for one write at the next.
-            # (A lone call, long after the last one, costs no extra loop iteration.)
-            self._outbox = []
+        if len(self._pending) > 1:
+            # Busy (this is not its only call): this frame and those that follow in this loop
+            # iteration (e.g. the rest of a stream message's batch) go in one write at the
+            # start of the next. The worker has calls to answer meanwhile; a lone call on an
+            # idle worker is written at once (no extra loop iteration).
+            self._outbox = [data]
+            self._outbox_bytes = len(data)
             loop.call_soon(self._flush)
-        self._last_write = now
+            return fut
         self._write(data)
         return fut
 
