@@ -274,3 +274,21 @@ async def test_create_honours_enabled_and_defaults_to_enabled(
         spb.GetInstanceRequest(name=off.name), metadata=api.metadata
     )
     assert not fetched.enabled
+
+
+async def test_revealed_settings_are_reused_until_the_instance_changes(
+    running_server: RunningServer,
+) -> None:
+    """The dispatcher keeps an instance's decrypted settings while its record is unchanged;
+    an update (a new record) is seen by the next invocation."""
+    api = Api.of(running_server)
+    fn = await api.create_function(code=ECHO_SETTINGS, schema=SCHEMA[:2])
+    await api.deploy(fn.name)
+    first = {"apiKey": SECRET, "region": "eu"}
+    inst = await api.create_instance(fn.name, settings=orjson.dumps(first))
+    for _ in range(3):
+        assert await _settings_seen(api, inst.id) == first
+    rotated = b'{"apiKey": "rotated", "region": "eu"}'
+    await _update(api, pb.Instance(name=inst.id, settings=rotated), "settings")
+    for _ in range(2):
+        assert await _settings_seen(api, inst.id) == {"apiKey": "rotated", "region": "eu"}
