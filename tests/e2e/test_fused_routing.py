@@ -316,3 +316,29 @@ async def _open_bus(tmp_path: Path) -> Bus:
     bus = open_bus(f"sqlite:///{tmp_path / 'routing-bus.db'}")
     await bus.start()
     return bus
+
+
+class CountingPlane(ControlPlane):
+    """The real control plane, counting its workspace listings."""
+
+    listed = 0
+
+    async def list_instances(self, parent: str) -> list[resources_pb2.Instance]:
+        self.listed += 1
+        return await super().list_instances(parent)
+
+
+async def test_webhooks_routed_together_list_their_workspace_once(controller: Control) -> None:
+    acme, src = await _acme(controller)
+    async with acme:
+        dest = await pipeline.destination(acme, "Listed", "http://127.0.0.1:9/", [src.name])
+    plane = CountingPlane(controller.address, controller.token)
+    try:
+        connections = Connections(plane, ttl=0)  # every call after a listing lists again
+        found = await asyncio.gather(*(connections.destinations(src.name) for _ in range(20)))
+        assert [[d.name for d in each] for each in found] == [[dest.name]] * 20
+        assert plane.listed == 1
+        await connections.destinations(src.name)
+        assert plane.listed == 2
+    finally:
+        await plane.close()

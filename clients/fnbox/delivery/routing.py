@@ -7,6 +7,7 @@ function runs (SEGMENT-SPEC §1): a destination it blocks is not published to at
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ class Destination:
     function: str
 
 
+_Table = tuple[float, dict[str, list[Destination]]]
+"""When a workspace was listed, and its sources' destinations."""
+
+
 class Connections:
     """``destinations(source)`` from the source's workspace listing, reused ``ttl`` seconds.
 
@@ -47,15 +52,34 @@ class Connections:
     def __init__(self, control: ControlPlane, ttl: float) -> None:
         self._control = control
         self._ttl = ttl
-        self._by_workspace: dict[str, tuple[float, dict[str, list[Destination]]]] = {}
+        self._by_workspace: dict[str, _Table] = {}
+        self._loading: dict[str, asyncio.Future[_Table]] = {}
 
     async def destinations(self, source: str) -> list[Destination]:
         workspace = h.workspace_of(source)
         entry = self._by_workspace.get(workspace)
         if entry is None or time.monotonic() - entry[0] >= self._ttl:
-            entry = (time.monotonic(), await self._load(workspace))
-            self._by_workspace[workspace] = entry
+            entry = await self._refresh(workspace)
         return entry[1].get(source, [])
+
+    async def _refresh(self, workspace: str) -> _Table:
+        # One listing per workspace at a time: the source processor routes many webhooks at
+        # once, and each would otherwise list the workspace again when the entry expires.
+        loading = self._loading.get(workspace)
+        if loading is None:
+            loading = self._loading[workspace] = asyncio.ensure_future(self._fetch(workspace))
+            loading.add_done_callback(lambda done: self._loaded(workspace, done))
+        return await asyncio.shield(loading)
+
+    async def _fetch(self, workspace: str) -> _Table:
+        entry = (time.monotonic(), await self._load(workspace))
+        self._by_workspace[workspace] = entry
+        return entry
+
+    def _loaded(self, workspace: str, done: asyncio.Future[_Table]) -> None:
+        del self._loading[workspace]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone (it is theirs to raise)
 
     async def _load(self, workspace: str) -> dict[str, list[Destination]]:
         table: dict[str, list[Destination]] = {}
