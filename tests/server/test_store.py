@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 from datetime import UTC, datetime
@@ -129,6 +130,44 @@ async def test_versions_instances_and_bootstrap_round_trip(store: Store) -> None
     assert await store.delete_function(created.id, force=True) is True
     assert await store.get_instance("in_one") is None
     assert await store.delete_function(created.id, force=True) is None
+
+
+async def test_read_cache_misses_in_flight_share_one_load_until_a_write(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "registry.db")
+    await store.open()
+    try:
+        workspace = WorkspaceRecord("ws_a", "A", datetime.now(UTC))
+        token, _ = new_token("ws_a", Role.ADMIN, "t")
+        await store.create_workspace(workspace, token)
+        created = await store.create_function(_function("ws_a"), author="me")
+        cache = ReadCache(store, ttl_s=3600)
+        loads = 0
+
+        async def load() -> FunctionRecord | None:
+            nonlocal loads
+            loads += 1
+            return await store.get_function(created.id)
+
+        async def name() -> str:
+            found = await cache.get("function", created.id, load)
+            assert found is not None
+            return found.display_name
+
+        assert await asyncio.gather(*(name() for _ in range(20))) == ["f"] * 20
+        assert loads == 1
+        # A call after a write never joins a load begun before it (the store's one thread
+        # runs the first load, then the write, then the second load).
+        await store.update_function(created.id, FunctionChanges(author="x", display_name="mid"))
+        before = asyncio.ensure_future(name())
+        for _ in range(3):  # until its load is queued on the store's thread
+            await asyncio.sleep(0)
+        await store.update_function(created.id, FunctionChanges(author="x", display_name="new"))
+        assert await name() == "new"
+        assert await before == "mid"
+        assert loads == 3
+        assert await name() == "new" and loads == 3
+    finally:
+        await store.close()
 
 
 async def test_read_cache_drops_entries_on_local_writes_only(tmp_path: Path) -> None:
