@@ -4,8 +4,8 @@ An event may carry ``"integrations": {"All": false, "<Fn name> (<Workspace name>
 ``All`` defaults to true; a destination's own key (exact, case-sensitive) overrides it: ``false``
 blocks it, ``true`` or an options object lets it through. A blocked event is never invoked.
 
-The router decodes an event only when its bytes contain ``"integrations"``: the events it only
-forwards stay bytes.
+The fan-out (:class:`fnbox.delivery.routing.Routes`) decodes an event only when its bytes
+contain ``"integrations"``: the events it only forwards stay bytes.
 """
 
 from __future__ import annotations
