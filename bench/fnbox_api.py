@@ -11,6 +11,8 @@ import socket
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +80,26 @@ class FnboxServer:
                     raise RuntimeError(f"fnbox serve exited with {self._proc.process.returncode}")
                 try:
                     reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING and (
-                        token_file.exists() and token_file.read_text().strip()
+                    if (
+                        reply.status == health_pb2.HealthCheckResponse.SERVING
+                        and token_file.exists()
+                        and token_file.read_text().strip()
+                        and self._http_ready()
                     ):
                         return token_file.read_text().strip()
                 except grpc.RpcError:
                     pass
                 time.sleep(0.05)
         raise TimeoutError(f"fnbox serve not ready within {timeout_s}s")
+
+    def _http_ready(self) -> bool:
+        """The gateway answers: the pipeline child of ``fnbox serve`` starts after the
+        control service reports SERVING, so gRPC health alone does not say webhooks work."""
+        try:
+            with urllib.request.urlopen(f"{self.http_base}/healthz", timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
     def stop(self) -> None:
         if hasattr(self, "api"):
