@@ -10,6 +10,7 @@ import orjson
 import pytest
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.functions.v1 import resources_pb2 as pb
+from fnbox.server.servicers import invoke as invoke_servicer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -92,3 +93,57 @@ async def test_trace_reaches_fetch_when_nothing_records(
     _, trace_id, _, _ = headers["traceparent"].split("-")
     assert trace_id == TRACE_ID
     assert not [s for s in exporter.get_finished_spans() if s.name == INVOKE]
+
+
+async def _stream_once(api: Api, request: ipb.InvokeFunctionRequest) -> ipb.InvokeStreamResponse:
+    async def requests() -> AsyncIterator[ipb.InvokeStreamBatchRequest]:
+        yield ipb.InvokeStreamBatchRequest(requests=[request])
+
+    call = api.functions.InvokeStreamBatch(requests(), metadata=api.metadata)
+    answers: list[ipb.InvokeStreamResponse] = [
+        answer async for message in call for answer in message.responses
+    ]
+    (answer,) = answers
+    return answer
+
+
+@pytest.mark.parametrize("sampled", [True, False])
+async def test_a_stream_invocation_has_a_span_only_when_its_trace_is_sampled(
+    server_factory: ServerFactory,
+    header_sink: tuple[str, list[dict[str, str]]],
+    sampled: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stream requests carry their caller's trace context: a sampled one gets a fnbox.invoke
+    span under the caller's; under an unsampled one the servicer skips the span (which would
+    not be recorded anyway) and the trace id and flags must still reach the function's fetch."""
+    url, seen = header_sink
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    # The servicer's spans come from the global provider (set by fnbox's telemetry set-up).
+    monkeypatch.setattr(invoke_servicer, "tracer", provider.get_tracer("fnbox.server"))
+    api = Api.of(await server_factory(tracer_provider=provider))
+    fn = await api.create_function(code=FETCHES, type=pb.FUNCTION_TYPE_DESTINATION)
+    flags = "01" if sampled else "00"
+    answer = await _stream_once(
+        api,
+        ipb.InvokeFunctionRequest(
+            target=fn.id,
+            event=b'{"type":"track"}',
+            settings=orjson.dumps({"url": url}),
+            request_id="r1",
+            trace_context={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-{flags}"},
+        ),
+    )
+    assert answer.request_id == "r1"
+    assert answer.result.outcome == ipb.OUTCOME_OK, answer.result.error
+    (headers,) = seen
+    _, trace_id, _, header_flags = headers["traceparent"].split("-")
+    assert (trace_id, header_flags) == (TRACE_ID, flags)
+    invokes = [s for s in exporter.get_finished_spans() if s.name == "fnbox.invoke"]
+    if sampled:
+        (span,) = invokes
+        assert span.parent is not None and span.parent.span_id == int(PARENT_ID, 16)
+    else:
+        assert invokes == []

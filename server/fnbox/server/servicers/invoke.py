@@ -15,7 +15,7 @@ from fnbox.server.dispatch import Dispatcher
 from fnbox.server.errors import rpc_status_of
 from fnbox.server.servicers.base import Deps, abort, authorize, rpc
 from fnbox.server.store.base import Role
-from fnbox.telemetry.propagation import context_of
+from fnbox.telemetry.propagation import context_of, unsampled_parent, within
 from fnbox.telemetry.spans import record_fault
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -93,25 +93,36 @@ class InvokeMixin:
         done: asyncio.Queue[ipb.InvokeStreamResponse | None] = asyncio.Queue()
         running: set[asyncio.Task[None]] = set()
 
+        async def answer(
+            request: ipb.InvokeFunctionRequest,
+        ) -> tuple[ipb.InvokeStreamResponse, Exception | None]:
+            """The answer to ``request``, and the platform fault it reports (if any)."""
+            try:
+                result = await self.dispatcher.invoke(principal, request)
+            except Exception as exc:
+                status = rpc_status_of(exc)
+                return ipb.InvokeStreamResponse(request_id=request.request_id, status=status), exc
+            return ipb.InvokeStreamResponse(request_id=request.request_id, result=result), None
+
         async def invoke_one(request: ipb.InvokeFunctionRequest) -> None:
             # Each request continues its caller's trace (metadata is per stream, not request).
             parent = context_of(request.trace_context)
+            if parent is not None and unsampled_parent(parent):
+                # A span under an unsampled parent is never recorded: keep the caller's
+                # context (its trace id still reaches logs and the worker) and skip the span.
+                with within(parent):
+                    response, _ = await answer(request)
+                done.put_nowait(response)
+                return
             with tracer.start_as_current_span(
                 "fnbox.invoke",
                 context=parent,
                 kind=SpanKind.SERVER if parent is not None else SpanKind.INTERNAL,
                 attributes={"fnbox.request_id": request.request_id},
             ) as span:
-                try:
-                    result = await self.dispatcher.invoke(principal, request)
-                    response = ipb.InvokeStreamResponse(
-                        request_id=request.request_id, result=result
-                    )
-                except Exception as exc:
-                    record_fault(span, exc)
-                    response = ipb.InvokeStreamResponse(
-                        request_id=request.request_id, status=rpc_status_of(exc)
-                    )
+                response, fault = await answer(request)
+                if fault is not None:
+                    record_fault(span, fault)
             done.put_nowait(response)
 
         async def read_requests() -> None:
