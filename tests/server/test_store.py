@@ -23,6 +23,7 @@ from fnbox.server.store.base import (
     WorkspaceRecord,
 )
 from fnbox.server.store.migrations import MIGRATIONS, Migration, migrate
+from fnbox.server.store.observability import LogRow, UsageRow
 from fnbox.server.store.sqlite import SqliteStore
 
 
@@ -199,3 +200,39 @@ async def test_read_cache_drops_entries_on_local_writes_only(tmp_path: Path) -> 
     finally:
         await here.close()
         await other_replica.close()
+
+
+async def test_usage_log_and_dead_letter_writes_keep_the_read_cache(tmp_path: Path) -> None:
+    """Only registry writes move ``generation``: the usage flushes, log batches and replay
+    claims that run all the time under load must not empty the invocation path's cache."""
+    store = SqliteStore(tmp_path / "registry.db")
+    await store.open()
+    try:
+        workspace = WorkspaceRecord("ws_a", "A", datetime.now(UTC))
+        token, _ = new_token("ws_a", Role.ADMIN, "t")
+        await store.create_workspace(workspace, token)
+        created = await store.create_function(_function("ws_a"), author="me")
+        cache = ReadCache(store, ttl_s=3600)
+        loads = 0
+
+        async def load() -> FunctionRecord | None:
+            nonlocal loads
+            loads += 1
+            return await store.get_function(created.id)
+
+        await cache.get("function", created.id, load)
+        observability = store.observability()
+        await observability.add_usage(
+            [UsageRow("ws_a", created.id, datetime.now(UTC).date(), 1.5, 1, 0, "f")]
+        )
+        await observability.add_logs(
+            [LogRow("log_1", "ws_a", created.id, 1, "r", 0.0, b"")], keep={1: 10}
+        )
+        await store.dead_letters().claim_replays(limit=10, lease_seconds=1)
+        await cache.get("function", created.id, load)
+        assert loads == 1
+        await store.update_function(created.id, FunctionChanges(author="x", display_name="g"))
+        found = await cache.get("function", created.id, load)
+        assert loads == 2 and found is not None and found.display_name == "g"
+    finally:
+        await store.close()

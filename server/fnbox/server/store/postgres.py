@@ -96,13 +96,15 @@ class PostgresStore(SqliteStore):
             await asyncio.get_running_loop().run_in_executor(self._workers, pool.close)
         self._workers.shutdown(wait=True)
 
-    async def _run(self, fn: Callable[[Any], R], *, write: bool = False) -> R:
+    async def _run(
+        self, fn: Callable[[Any], R], *, write: bool = False, registry: bool = True
+    ) -> R:
         pool = self._pool
         if pool is None:
             raise RuntimeError("store is not open")
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self._workers, _transaction, pool, fn, write)
-        if write:
+        if write and registry:
             self.generation += 1
         return result
 

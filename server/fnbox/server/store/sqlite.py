@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fnbox.executor.types import FunctionType
 from fnbox.server.store import rows
@@ -44,7 +44,12 @@ class SqliteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self.applied_migrations: list[int] = []
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], R], *, write: bool = False) -> R:
+    async def _run(
+        self, fn: Callable[[sqlite3.Connection], R], *, write: bool = False, registry: bool = True
+    ) -> R:
+        """``fn`` in one transaction; a committed ``write`` on the ``registry`` tables moves
+        ``generation`` (read caches drop their entries)."""
+
         def in_thread() -> R:
             conn = self._conn
             if conn is None:
@@ -56,7 +61,7 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            if write:
+            if write and registry:
                 self.generation += 1
             return result
 
@@ -85,12 +90,18 @@ class SqliteStore(Store):
         await asyncio.get_running_loop().run_in_executor(self._thread, disconnect)
         self._thread.shutdown(wait=True)
 
-    # PostgresStore inherits these two: its _run adapts the same SQL.
+    # PostgresStore inherits these: its _run adapts the same SQL.
     def dead_letters(self) -> DeadLetterStore:
-        return SqlDeadLetterStore(self._run)
+        return SqlDeadLetterStore(self._run_beside)
 
     def observability(self) -> ObservabilityStore:
-        return ObservabilityStore(self._run)
+        return ObservabilityStore(self._run_beside)
+
+    async def _run_beside(self, fn: Callable[[Any], R], *, write: bool = False) -> R:
+        """A transaction on tables beside the registry (usage, logs, dead letters), which no
+        read cache holds: its writes (usage flushes, replay claims every second) leave
+        ``generation`` alone, so they do not empty the invocation path's caches."""
+        return await self._run(fn, write=write, registry=False)
 
     # Workspaces and tokens.
 
