@@ -26,13 +26,21 @@ function parseArgs(argv) {
 
 function encodeFrame(header, segments) {
   if (segments.length) header.seg = segments.map((s) => s.length);
-  const head = Buffer.from(JSON.stringify(header), 'utf8');
+  // One buffer, the header text written straight into it (no intermediate copy of it).
+  const head = JSON.stringify(header);
+  const headLen = Buffer.byteLength(head, 'utf8');
   let bodyLen = 0;
   for (const s of segments) bodyLen += s.length;
-  const prefix = Buffer.allocUnsafe(8);
-  prefix.writeUInt32BE(4 + head.length + bodyLen, 0);
-  prefix.writeUInt32BE(head.length, 4);
-  return Buffer.concat([prefix, head, ...segments], 8 + head.length + bodyLen);
+  const frame = Buffer.allocUnsafe(8 + headLen + bodyLen);
+  frame.writeUInt32BE(4 + headLen + bodyLen, 0);
+  frame.writeUInt32BE(headLen, 4);
+  frame.write(head, 8, headLen, 'utf8');
+  let pos = 8 + headLen;
+  for (const s of segments) {
+    frame.set(s, pos);
+    pos += s.length;
+  }
+  return frame;
 }
 
 function decodeRest(rest) {

@@ -270,8 +270,14 @@ async function httpFetch(dispatcher, spec, parsed, body, flight) {
       for (const [k, v] of res.headers) if (k === 'content-encoding') encoding = encoding === null ? v : `${encoding}, ${v}`;
       if (encoding) bytes = decode(bytes, encoding);
     }
-    url.hash = '';
-    const meta = { status: res.status, statusText: res.statusText, url: url.href, redirected: redirects > 0, headers: res.headers };
+    // The response's URL has no fragment. A setter call re-parses, so only when there is one
+    // ('#' cannot appear unescaped anywhere else in a serialized URL; "x#" has an empty hash).
+    let href = url.href;
+    if (href.includes('#')) {
+      url.hash = '';
+      href = url.href;
+    }
+    const meta = { status: res.status, statusText: res.statusText, url: href, redirected: redirects > 0, headers: res.headers };
     return { meta, bytes };
   }
 }

@@ -229,10 +229,19 @@
   }
   def('Request', Request);
 
+  // makeResponse's sentinel init: user code cannot reach it, so only the host's answers take
+  // the short path (no body extraction, headers kept as the host's list until first read).
+  const HOST_INIT = {};
   class Response extends BodyMixin {
-    #status; #statusText; #headers; #url = ''; #redirected = false; #type = 'default';
+    #status; #statusText; #headers; #headerList = null; #url = ''; #redirected = false; #type = 'default';
     constructor(body = null, init = {}) {
       super();
+      if (init === HOST_INIT) {
+        const meta = body;
+        this.#status = meta.status; this.#statusText = meta.statusText; this.#url = meta.url; this.#redirected = meta.redirected;
+        this.#type = 'basic'; this.#headers = null; this.#headerList = meta.headers;
+        return;
+      }
       init = init || {};
       const status = init.status === undefined ? 200 : Number(init.status);
       if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive.`);
@@ -259,21 +268,26 @@
     get status() { return this.#status; }
     get statusText() { return this.#statusText; }
     get ok() { return this.#status >= 200 && this.#status < 300; }
-    get headers() { return this.#headers; }
+    get headers() {
+      if (this.#headers === null) {
+        this.#headers = new Headers(this.#headerList);
+        this.#headerList = null;
+      }
+      return this.#headers;
+    }
     get url() { return this.#url; }
     get redirected() { return this.#redirected; }
     get type() { return this.#type; }
     clone() {
       if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
-      const r = new Response(null, { status: 200, statusText: this.#statusText, headers: this.#headers });
+      const r = new Response(null, { status: 200, statusText: this.#statusText, headers: this.headers });
       r.#status = this.#status; r.#url = this.#url; r.#redirected = this.#redirected; r.#type = this.#type;
       r[BODY] = { latin1: this[BODY].latin1, used: false };
       return r;
     }
     static {
       lib.makeResponse = (meta, latin1) => {
-        const r = new Response(null, { status: 200, statusText: meta.statusText, headers: meta.headers });
-        r.#status = meta.status; r.#url = meta.url; r.#redirected = meta.redirected; r.#type = 'basic';
+        const r = new Response(meta, HOST_INIT);
         r[BODY] = { latin1, used: false };
         return r;
       };
@@ -297,7 +311,7 @@
       const req = new Request(input, init);
       const signal = req.signal;
       if (signal && signal.aborted) { reject(signal.reason); return; }
-      const spec = jsonStringify({ url: req.url, method: req.method, headers: Array.from(req.headers), redirect: req.redirect });
+      const spec = jsonStringify({ url: req.url, method: req.method, headers: lib.headerPairs(req.headers), redirect: req.redirect });
       const body = req[BODY].latin1;
       let settled = false;
       let onAbort = null;

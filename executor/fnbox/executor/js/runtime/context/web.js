@@ -290,6 +290,22 @@
     get [Symbol.toStringTag]() { return 'Headers'; }
     // node-fetch v2 compatibility (Segment's fetch): raw() gives arrays per name.
     raw() { const o = {}; for (const [k, vs] of this.#map) o[k] = vs.slice(); return o; }
+    // What entries() yields, as an array, without a generator (fetch sends one per call).
+    static {
+      lib.headerPairs = (h) => {
+        const map = h.#map;
+        const out = [];
+        if (map.size === 0) return out;
+        const names = map.size === 1 ? [map.keys().next().value] : Array.from(map.keys()).sort();
+        for (let i = 0; i < names.length; i++) {
+          const n = names[i];
+          const vs = map.get(n);
+          if (n === 'set-cookie') for (let j = 0; j < vs.length; j++) out.push([n, vs[j]]);
+          else out.push([n, vs.length === 1 ? vs[0] : vs.join(', ')]);
+        }
+        return out;
+      };
+    }
   }
   def('Headers', Headers);
   lib.Headers = Headers;
