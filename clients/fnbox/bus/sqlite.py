@@ -32,6 +32,8 @@ __all__ = ["SqliteBus", "SqliteOptions"]
 
 log = logging.getLogger(__name__)
 
+_MAX_NAMES = 10_000  # topics whose qualified name is remembered (a bound, not a working set)
+
 
 @dataclass(frozen=True, slots=True)
 class SqliteOptions:
@@ -66,6 +68,7 @@ class SqliteBus(Bus):
         self._outbox: dict[str, _Outbox] = {}
         self._settling: _Settling | None = None
         self._compactor: asyncio.Task[None] | None = None
+        self._names: dict[str, str] = {}  # topic -> its qualified name, once checked
 
     async def start(self) -> None:
         if self._db is not None:
@@ -321,7 +324,13 @@ class SqliteBus(Bus):
             wakeup.set()
 
     def _qualified(self, topic: str) -> str:
-        return f"{self._namespace}.{check_topic(topic)}"
+        # Checked once per topic: the pattern match ran for every publish and consume.
+        name = self._names.get(topic)
+        if name is None:
+            name = f"{self._namespace}.{check_topic(topic)}"
+            if len(self._names) < _MAX_NAMES:
+                self._names[topic] = name
+        return name
 
     def _thread(self) -> SqliteThread:
         if self._db is None:
