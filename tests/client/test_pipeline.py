@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fnbox.client import FnboxClient, InvokeOutcome, NotFound, invoke_request
+from fnbox.client.pipeline import _BATCH_BYTES, _batches
 from fnbox.functions.v1 import invocation_pb2
 
 from tests.client.conftest import Scripted
@@ -128,3 +129,27 @@ async def test_invoke_many_sends_the_requests_ready_together_in_one_message(
     # The first four are taken before anything is written; the next four as answers free
     # slots (the server answers each group of four in one message).
     assert scripted.servicer.batch_sizes == [4, 4]
+
+
+def test_batches_cut_at_about_the_batch_size_and_keep_every_request() -> None:
+    small = events("ok", 20)
+    assert [len(b.requests) for b in _batches(small)] == [20]
+    big = [
+        invoke_request("ok", event=b'{"pad":"%s"}' % (b"x" * 300_000), request_id=f"b{i}")
+        for i in range(7)
+    ]
+    webhooks = [
+        invocation_pb2.InvokeFunctionRequest(
+            target="ok",
+            request=invocation_pb2.WebhookRequest(body=b"y" * 400_000, url="https://x/"),
+            request_id=f"w{i}",
+        )
+        for i in range(3)
+    ]
+    for requests in (big, webhooks, [*small, *big]):
+        batches = list(_batches(requests))
+        assert len(batches) > 1
+        assert all(b.ByteSize() <= _BATCH_BYTES or len(b.requests) == 1 for b in batches)
+        sent = [r.request_id for b in batches for r in b.requests]
+        assert sent == [r.request_id for r in requests]
+    assert list(_batches([])) == []
