@@ -130,88 +130,112 @@ function decode(bytes, contentEncoding) {
 }
 
 /**
+ * The dispatcher handler of one exchange, in undici's controller API (onRequestStart...):
+ * undici's core calls the older onConnect/onHeaders API, and a handler of that older kind
+ * would be wrapped twice (the composed egress interceptor's WrapHandler turns the parsed
+ * header object back into Buffers, which were then decoded again here). The headers list is
+ * built from the parsed object exactly as it was from those Buffers.
+ */
+class Exchange {
+  constructor(flight, wantBody, resolve, reject) {
+    this.flight = flight;
+    this.wantBody = wantBody;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.res = null;
+    this.chunks = [];
+    this.size = 0;
+    this.controller = null;
+    this.failure = null;
+    this.settled = false;
+  }
+
+  fail(err) {
+    if (this.settled) return;
+    this.settled = true;
+    this.flight.abort = null;
+    this.reject(err);
+  }
+
+  abort(reason) {
+    this.failure = reason;
+    if (this.controller) this.controller.abort(reason);
+    else this.fail(reason);
+  }
+
+  onRequestStart(controller) {
+    this.controller = controller;
+    if (this.failure) controller.abort(this.failure);
+  }
+
+  onResponseStart(controller, status, headers, statusText) {
+    const list = [];
+    let location = null;
+    for (const name in headers) {
+      if (!Object.hasOwn(headers, name)) continue;
+      const value = headers[name];
+      const first = list.length;
+      if (Array.isArray(value)) for (const v of value) list.push([name, String(v)]);
+      else list.push([name, String(value)]);
+      // several Location values: joined with ', ' as fetch's Headers.get gives them
+      if (name === 'location') for (let j = first; j < list.length; ++j) location = location === null ? list[j][1] : `${location}, ${list[j][1]}`;
+    }
+    const res = { status, statusText: statusText ? String(statusText) : '', headers: list, location, bytes: null };
+    this.res = res;
+    if (!this.wantBody(status, location)) {
+      this.settled = true;
+      this.flight.abort = null;
+      this.resolve(res);
+      // the rest of this response is not read: drop the connection, as fetch does
+      this.failure = new Error('redirect');
+      controller.abort(this.failure);
+    }
+  }
+
+  onResponseData(controller, chunk) {
+    if (this.chunks === null) return;
+    this.size += chunk.length;
+    if (this.size > MAX_RESPONSE_BYTES) {
+      this.chunks = null;
+      this.failure = tooLarge();
+      controller.abort(this.failure);
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd() {
+    if (this.settled || this.chunks === null) return;
+    this.settled = true;
+    this.flight.abort = null;
+    const chunks = this.chunks;
+    this.res.bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.size);
+    this.chunks = null;
+    this.resolve(this.res);
+  }
+
+  onResponseError(controller, err) {
+    this.fail(this.failure || fetchFailed(err, this.res === null ? 'fetch failed' : 'terminated'));
+  }
+}
+
+/**
  * One HTTP exchange through `dispatcher`: {status, statusText, headers: [[name, value]...],
  * location, bytes}. The body is read only when `wantBody(status, location)` (a redirect
  * that will be followed is cut off, as fetch does). `flight.abort` is set while it runs.
  */
 function exchange(dispatcher, url, method, headers, body, flight, wantBody) {
   return new Promise((resolve, reject) => {
-    let res = null;
-    let chunks = [];
-    let size = 0;
-    let abort = null;
-    let failure = null;
-    let settled = false;
-    const fail = (err) => {
-      if (settled) return;
-      settled = true;
-      flight.abort = null;
-      reject(err);
-    };
-    flight.abort = () => {
-      failure = abortError();
-      if (abort) abort(failure);
-      else fail(failure);
-    };
-    const handler = {
-      onConnect(abortFn) {
-        abort = abortFn;
-        if (failure) abortFn(failure);
-      },
-      onHeaders(status, rawHeaders, resume, statusText) {
-        const list = [];
-        let location = null;
-        for (let i = 0; i < rawHeaders.length; i += 2) {
-          const name = rawHeaders[i].toString('latin1').toLowerCase();
-          const value = rawHeaders[i + 1];
-          const first = list.length;
-          if (Array.isArray(value)) for (const v of value) list.push([name, v.toString('latin1')]);
-          else list.push([name, value.toString('latin1')]);
-          // several Location values: joined with ', ' as fetch's Headers.get gives them
-          if (name === 'location') for (let j = first; j < list.length; ++j) location = location === null ? list[j][1] : `${location}, ${list[j][1]}`;
-        }
-        res = { status, statusText: statusText ? String(statusText) : '', headers: list, location, bytes: null };
-        if (!wantBody(status, location)) {
-          settled = true;
-          flight.abort = null;
-          resolve(res);
-          // the rest of this response is not read: drop the connection, as fetch does
-          failure = new Error('redirect');
-          if (abort) abort(failure);
-          return false;
-        }
-        return true;
-      },
-      onData(chunk) {
-        size += chunk.length;
-        if (size > MAX_RESPONSE_BYTES) {
-          failure = tooLarge();
-          if (abort) abort(failure);
-          return false;
-        }
-        chunks.push(chunk);
-        return true;
-      },
-      onComplete() {
-        if (settled) return;
-        settled = true;
-        flight.abort = null;
-        res.bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-        chunks = null;
-        resolve(res);
-      },
-      onError(err) {
-        fail(failure || fetchFailed(err, res === null ? 'fetch failed' : 'terminated'));
-      },
-    };
+    const handler = new Exchange(flight, wantBody, resolve, reject);
+    flight.abort = () => handler.abort(abortError());
     if (flight.aborted) {
-      fail(abortError());
+      handler.fail(abortError());
       return;
     }
     try {
       dispatcher.dispatch({ origin: url.origin, path: url.pathname + url.search, method, headers, body }, handler);
     } catch (err) {
-      fail(fetchFailed(err));
+      handler.fail(fetchFailed(err));
     }
   });
 }
