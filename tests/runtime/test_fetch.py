@@ -101,6 +101,29 @@ def test_fetch_round_trip_and_request_record(rt: Runtime, echo: str) -> None:
     assert all(q["duration_ms"] >= 0 for q in reqs)
 
 
+def test_response_url_and_headers_match_the_host_fetch(rt: Runtime, echo: str) -> None:
+    """The Response a function gets (its headers are built only when first read) shows the url,
+    header list, repeated headers and clone that Node's own fetch gives for the same URLs."""
+    urls = [f"{echo}/a", f"{echo}/b#", f"{echo}/c?q=1#frag"]
+    show = "(r) => JSON.stringify([r.status, r.url, [...r.headers].filter(([k]) => k !== 'date'), r.headers.get('set-cookie'), r.headers.getSetCookie(), [...r.clone().headers].length])"
+    script = f"(async () => {{ const show = {show}; for (const u of {json.dumps(urls)}) console.log(show(await fetch(u))) }})()"
+    host = subprocess.run(
+        [NODE, "-e", script],
+        check=True,
+        timeout=30,
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    expected = host.stdout.decode().splitlines()
+    r = rt.run(
+        f"const show = {show}; for (const u of {json.dumps(urls)}) console.log(show(await fetch(u)))",
+        egress_allow=["127.0.0.1/32"],
+    )
+    assert r["outcome"] == "OK", r.get("error")
+    assert r["logs"] == expected
+    assert [json.loads(line)[1] for line in expected] == [f"{echo}/a", f"{echo}/b", f"{echo}/c?q=1"]
+
+
 @pytest.mark.parametrize(
     "url",
     [
