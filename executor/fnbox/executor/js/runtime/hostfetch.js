@@ -306,6 +306,21 @@ async function httpFetch(dispatcher, spec, parsed, body, flight) {
   }
 }
 
+// Parsed request URLs by their text: a function posting to the same URL on every call parses
+// it once. Only URLs without a fragment are kept: httpFetch mutates a URL only to drop one.
+const parsedUrls = new Map();
+function parseUrl(text) {
+  let url = parsedUrls.get(text);
+  if (url === undefined) {
+    url = URL.parse(text);
+    if (url !== null && !text.includes('#')) {
+      if (parsedUrls.size >= 256) parsedUrls.clear();
+      parsedUrls.set(text, url);
+    }
+  }
+  return url;
+}
+
 /** Host functions `fetch(specJson, bodyLatin1, callback) -> id` and `abortFetch(id)`. */
 function makeFetchHost(options) {
   const inFlight = new Map();
@@ -336,7 +351,7 @@ function makeFetchHost(options) {
     if (!dispatcher) dispatcher = require('./egress.js').makeDispatcher(options);
     const agent = dispatcher instanceof Promise ? (dispatcher = await dispatcher) : dispatcher;
     if (flight.aborted) throw abortError();
-    const url = URL.parse(spec.url);
+    const url = parseUrl(String(spec.url));
     if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || FORBIDDEN_METHODS.has(String(spec.method).toUpperCase())) {
       return viaHostFetch(spec, body, flight, agent);
     }
