@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fnbox.client import FnboxClient, InvokeOutcome, NotFound, invoke_request
-from fnbox.client.pipeline import _BATCH_BYTES, _batches
+from fnbox.client.pipeline import size_bounded
 from fnbox.functions.v1 import invocation_pb2
 
 from tests.client.conftest import Scripted
@@ -131,9 +131,10 @@ async def test_invoke_many_sends_the_requests_ready_together_in_one_message(
     assert scripted.servicer.batch_sizes == [4, 4]
 
 
-def test_batches_cut_at_about_the_batch_size_and_keep_every_request() -> None:
+def test_size_bounded_groups_cut_at_about_the_limit_and_keep_every_message() -> None:
+    limit = 1024 * 1024
     small = events("ok", 20)
-    assert [len(b.requests) for b in _batches(small)] == [20]
+    assert [len(g) for g in size_bounded(small, limit)] == [20]
     big = [
         invoke_request("ok", event=b'{"pad":"%s"}' % (b"x" * 300_000), request_id=f"b{i}")
         for i in range(7)
@@ -146,10 +147,12 @@ def test_batches_cut_at_about_the_batch_size_and_keep_every_request() -> None:
         )
         for i in range(3)
     ]
-    for requests in (big, webhooks, [*small, *big]):
-        batches = list(_batches(requests))
-        assert len(batches) > 1
-        assert all(b.ByteSize() <= _BATCH_BYTES or len(b.requests) == 1 for b in batches)
-        sent = [r.request_id for b in batches for r in b.requests]
+    huge = [invoke_request("ok", event=b'"%s"' % (b"z" * (limit + 10)), request_id="h")]
+    for requests in (big, webhooks, [*small, *big], [*small, *huge, *small]):
+        groups = list(size_bounded(requests, limit))
+        assert len(groups) > 1
+        sizes = [invocation_pb2.InvokeStreamBatchRequest(requests=g).ByteSize() for g in groups]
+        assert all(size <= limit or len(g) == 1 for size, g in zip(sizes, groups, strict=True))
+        sent = [r.request_id for g in groups for r in g]
         assert sent == [r.request_id for r in requests]
-    assert list(_batches([])) == []
+    assert list(size_bounded([], limit)) == []

@@ -7,16 +7,18 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from fnbox.client.errors import Internal, RPCError, error_from_status, map_rpc_errors
 from fnbox.client.transport import Transport
 from fnbox.functions.v1 import invocation_pb2
+from google.protobuf.message import Message
 
-__all__ = ["InvokeOutcome", "invoke_many", "invoke_stream"]
+__all__ = ["InvokeOutcome", "invoke_many", "invoke_stream", "size_bounded"]
 
 InvokeRequest = invocation_pb2.InvokeFunctionRequest
+M = TypeVar("M", bound=Message)
 InvokeResponse = invocation_pb2.InvokeStreamResponse
 # A batch message is cut at about this size, well under the control service's message limit
 # (16 MiB by default); a single larger request still travels alone, as on InvokeStream.
@@ -160,8 +162,9 @@ class _Pipeline:
                 ready.append(self._outbox.get_nowait())
             # The end marker comes last: nothing is pending once it is queued.
             ending = ready[-1] is None
-            for batch in _batches([request for request in ready if request is not None]):
-                await call.write(batch)
+            requests = [request for request in ready if request is not None]
+            for group in size_bounded(requests, _BATCH_BYTES):
+                await call.write(invocation_pb2.InvokeStreamBatchRequest(requests=group))
             if ending:
                 break
         await call.done_writing()
@@ -199,20 +202,21 @@ class _Pipeline:
             self._outbox.put_nowait(None)
 
 
-def _batches(requests: list[InvokeRequest]) -> Iterator[invocation_pb2.InvokeStreamBatchRequest]:
-    """``requests`` in messages of at most about ``_BATCH_BYTES``."""
-    batch = invocation_pb2.InvokeStreamBatchRequest()
+def size_bounded(messages: Iterable[M], limit: int) -> Iterator[list[M]]:
+    """``messages`` in consecutive groups of at most about ``limit`` serialized bytes (one
+    larger than ``limit`` goes alone): the requests or answers that share a stream message
+    (InvokeStreamBatch, both sides), so that it stays under the message size limit."""
+    group: list[M] = []
     size = 0
-    for request in requests:
-        request_size = request.ByteSize()
-        if size + request_size > _BATCH_BYTES and batch.requests:
-            yield batch
-            batch = invocation_pb2.InvokeStreamBatchRequest()
-            size = 0
-        batch.requests.append(request)
-        size += request_size
-    if batch.requests:
-        yield batch
+    for message in messages:
+        message_size = message.ByteSize()
+        if size + message_size > limit and group:
+            yield group
+            group, size = [], 0
+        group.append(message)
+        size += message_size
+    if group:
+        yield group
 
 
 async def _aiter(

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import grpc
+from fnbox.client.pipeline import size_bounded
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.server.auth import Principal
 from fnbox.server.dispatch import Dispatcher
@@ -66,17 +67,8 @@ class InvokeMixin:
         together share a message (up to a size, so it stays under the message limit)."""
         limit = min(_BATCH_BYTES, self.deps.settings.grpc.max_message_bytes // 2)
         async for answers in self._invoke_concurrently(_each_request(request_iterator), context):
-            batch = ipb.InvokeStreamBatchResponse()
-            size = 0
-            for answer in answers:
-                answer_size = answer.ByteSize()
-                if size + answer_size > limit and batch.responses:
-                    yield batch
-                    batch = ipb.InvokeStreamBatchResponse()
-                    size = 0
-                batch.responses.append(answer)
-                size += answer_size
-            yield batch
+            for group in size_bounded(answers, limit):
+                yield ipb.InvokeStreamBatchResponse(responses=group)
 
     async def _invoke_concurrently(
         self,
