@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,42 +135,54 @@ async def test_versions_instances_and_bootstrap_round_trip(store: Store) -> None
     assert await store.delete_function(created.id, force=True) is None
 
 
-async def test_read_cache_misses_in_flight_share_one_load_until_a_write(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "registry.db")
+class _OneFunction:
+    """A store holding one function, and a load of that function that counts its calls."""
+
+    def __init__(self, store: SqliteStore, function: FunctionRecord) -> None:
+        self.store = store
+        self.id = function.id
+        self.loads = 0
+
+    async def load(self) -> FunctionRecord | None:
+        self.loads += 1
+        return await self.store.get_function(self.id)
+
+
+@contextlib.asynccontextmanager
+async def _one_function(path: Path) -> AsyncIterator[_OneFunction]:
+    store = SqliteStore(path)
     await store.open()
     try:
         workspace = WorkspaceRecord("ws_a", "A", datetime.now(UTC))
         token, _ = new_token("ws_a", Role.ADMIN, "t")
         await store.create_workspace(workspace, token)
-        created = await store.create_function(_function("ws_a"), author="me")
-        cache = ReadCache(store, ttl_s=3600)
-        loads = 0
+        yield _OneFunction(store, await store.create_function(_function("ws_a"), author="me"))
+    finally:
+        await store.close()
 
-        async def load() -> FunctionRecord | None:
-            nonlocal loads
-            loads += 1
-            return await store.get_function(created.id)
+
+async def test_read_cache_misses_in_flight_share_one_load_until_a_write(tmp_path: Path) -> None:
+    async with _one_function(tmp_path / "registry.db") as fn:
+        store, cache = fn.store, ReadCache(fn.store, ttl_s=3600)
 
         async def name() -> str:
-            found = await cache.get("function", created.id, load)
+            found = await cache.get("function", fn.id, fn.load)
             assert found is not None
             return found.display_name
 
         assert await asyncio.gather(*(name() for _ in range(20))) == ["f"] * 20
-        assert loads == 1
+        assert fn.loads == 1
         # A call after a write never joins a load begun before it (the store's one thread
         # runs the first load, then the write, then the second load).
-        await store.update_function(created.id, FunctionChanges(author="x", display_name="mid"))
+        await store.update_function(fn.id, FunctionChanges(author="x", display_name="mid"))
         before = asyncio.ensure_future(name())
         for _ in range(3):  # until its load is queued on the store's thread
             await asyncio.sleep(0)
-        await store.update_function(created.id, FunctionChanges(author="x", display_name="new"))
+        await store.update_function(fn.id, FunctionChanges(author="x", display_name="new"))
         assert await name() == "new"
         assert await before == "mid"
-        assert loads == 3
-        assert await name() == "new" and loads == 3
-    finally:
-        await store.close()
+        assert fn.loads == 3
+        assert await name() == "new" and fn.loads == 3
 
 
 async def test_read_cache_drops_entries_on_local_writes_only(tmp_path: Path) -> None:
@@ -205,34 +219,19 @@ async def test_read_cache_drops_entries_on_local_writes_only(tmp_path: Path) -> 
 async def test_usage_log_and_dead_letter_writes_keep_the_read_cache(tmp_path: Path) -> None:
     """Only registry writes move ``generation``: the usage flushes, log batches and replay
     claims that run all the time under load must not empty the invocation path's cache."""
-    store = SqliteStore(tmp_path / "registry.db")
-    await store.open()
-    try:
-        workspace = WorkspaceRecord("ws_a", "A", datetime.now(UTC))
-        token, _ = new_token("ws_a", Role.ADMIN, "t")
-        await store.create_workspace(workspace, token)
-        created = await store.create_function(_function("ws_a"), author="me")
-        cache = ReadCache(store, ttl_s=3600)
-        loads = 0
-
-        async def load() -> FunctionRecord | None:
-            nonlocal loads
-            loads += 1
-            return await store.get_function(created.id)
-
-        await cache.get("function", created.id, load)
+    async with _one_function(tmp_path / "registry.db") as fn:
+        store, cache = fn.store, ReadCache(fn.store, ttl_s=3600)
+        await cache.get("function", fn.id, fn.load)
         observability = store.observability()
         await observability.add_usage(
-            [UsageRow("ws_a", created.id, datetime.now(UTC).date(), 1.5, 1, 0, "f")]
+            [UsageRow("ws_a", fn.id, datetime.now(UTC).date(), 1.5, 1, 0, "f")]
         )
         await observability.add_logs(
-            [LogRow("log_1", "ws_a", created.id, 1, "r", 0.0, b"")], keep={1: 10}
+            [LogRow("log_1", "ws_a", fn.id, 1, "r", 0.0, b"")], keep={1: 10}
         )
         await store.dead_letters().claim_replays(limit=10, lease_seconds=1)
-        await cache.get("function", created.id, load)
-        assert loads == 1
-        await store.update_function(created.id, FunctionChanges(author="x", display_name="g"))
-        found = await cache.get("function", created.id, load)
-        assert loads == 2 and found is not None and found.display_name == "g"
-    finally:
-        await store.close()
+        await cache.get("function", fn.id, fn.load)
+        assert fn.loads == 1
+        await store.update_function(fn.id, FunctionChanges(author="x", display_name="g"))
+        found = await cache.get("function", fn.id, fn.load)
+        assert fn.loads == 2 and found is not None and found.display_name == "g"
