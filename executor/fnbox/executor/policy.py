@@ -216,11 +216,11 @@ class IdleCpuWatchdog:
     def from_settings(cls, settings: ExecutorSettings) -> IdleCpuWatchdog:
         return cls(max_idle_cpu_s=settings.idle_cpu_max_ms / 1000)
 
-    def overused(self, worker_id: int, *, cpu_s: float, idle_since: float | None) -> bool:
-        """Record a CPU-time sample of a worker (``idle_since``: when its last call ended,
-        None while one is in flight). True when it used more than the allowance since the
-        first sample of its current idle period."""
-        if self.max_idle_cpu_s <= 0 or idle_since is None:
+    def overused(self, worker_id: int, *, cpu_s: float, idle_since: float) -> bool:
+        """Record a CPU-time sample of an idle worker (``idle_since``: when its last call
+        ended; a busy worker is not sampled, :meth:`forget` it). True when it used more than
+        the allowance since the first sample of its current idle period."""
+        if self.max_idle_cpu_s <= 0:
             self._idle.pop(worker_id, None)
             return False
         period = self._idle.get(worker_id)
