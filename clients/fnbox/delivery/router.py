@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from fnbox.bus import Bus, Delivery
 from fnbox.delivery import headers as h
-from fnbox.delivery.busio import Outgoing, publish_all
+from fnbox.delivery.busio import Outgoing, publish_topics
 from fnbox.delivery.routing import Routes
 
 __all__ = ["GROUP", "Router"]
@@ -75,8 +75,7 @@ class Router:
         )
         try:
             fan_out = await self._routes.fan_out(events)
-            for topic, messages in fan_out.by_topic.items():
-                await publish_all(self._bus, topic, messages)
+            await publish_topics(self._bus, fan_out.by_topic)
         except Exception:
             log.warning("routing %d events failed; retrying", len(deliveries), exc_info=True)
             for delivery in deliveries:

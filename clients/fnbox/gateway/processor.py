@@ -21,7 +21,7 @@ from collections.abc import Callable
 from fnbox.bus import Bus, Delivery
 from fnbox.client.errors import NotFound, RPCError
 from fnbox.delivery import headers as h
-from fnbox.delivery.busio import Outgoing
+from fnbox.delivery.busio import Outgoing, publish_topics
 from fnbox.delivery.control import ControlPlane
 from fnbox.delivery.dead_letters import (
     FINAL_OUTCOME,
@@ -173,7 +173,7 @@ class SourceProcessor:
         events = await self._source_insert(delivery, instance, request, events)
         try:
             fan_out = await self._fan_out(instance, events)
-            await _publish_topics(self._bus, fan_out.by_topic)
+            await publish_topics(self._bus, fan_out.by_topic, messaging.publish_all)
         except Exception as error:
             log.warning("routing or publishing events of webhook %s failed: %s", webhook_id, error)
             raise _Retry(self._platform_delay(message.attempt)) from error
@@ -278,22 +278,6 @@ class SourceProcessor:
     def _platform_delay(self, attempt: int) -> float:
         base = self._settings.platform_retry_seconds
         return float(min(base * 2 ** max(attempt - 1, 0), self._settings.retry_max_seconds))
-
-
-async def _publish_topics(bus: Bus, by_topic: dict[str, list[Outgoing]]) -> None:
-    """Publish every topic's messages; returns once all are durable (raises if one is not)."""
-    if len(by_topic) <= 1:  # the usual case, without a task per topic
-        for topic, messages in by_topic.items():
-            await messaging.publish_all(bus, topic, messages)
-        return
-    # Started in one loop turn, the topics' inserts share one SQLite commit.
-    results = await asyncio.gather(
-        *(messaging.publish_all(bus, topic, messages) for topic, messages in by_topic.items()),
-        return_exceptions=True,
-    )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
 
 
 async def _settle(action: object) -> None:
