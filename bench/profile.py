@@ -70,6 +70,12 @@ def main() -> None:
         default="control",
         help="which process of the serve tree to record (pipeline: e2e only)",
     )
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="only sample threads holding the GIL (Python CPU; leaves out time spent preempted "
+        "inside a write that woke another process)",
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if args.process == "pipeline" and args.scenario != "e2e":
@@ -121,6 +127,7 @@ def main() -> None:
                 "--output",
                 str(out),
                 "--nonblocking",
+                *(["--gil"] if args.gil else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
