@@ -73,6 +73,8 @@ async def test_a_webhook_exports_one_trace_to_the_collector(
     else:
         assert set(service.values()) == {"fnbox"}
     assert "fnbox.invocations" in receiver.metric_names
+    # fnbox's own histogram (fnbox.telemetry.histograms), exported with the SDK's metrics.
+    assert "fnbox.invocation.duration" in receiver.metric_names
 
 
 async def _one_webhook(tmp_path: Path, receiver: Receiver, sink: Sink, chosen: Backend) -> None:

@@ -2,6 +2,8 @@
 
 Spans and metrics go to the OTLP collector when ``otlp_endpoint`` is set. Metrics are also
 kept for the Prometheus scrape endpoint (:mod:`fnbox.telemetry.prometheus`), read on demand.
+Both readers add the hot paths' histograms (:mod:`fnbox.telemetry.histograms`) to what the SDK
+collects.
 Instruments everywhere come from the global providers (``trace.get_tracer`` /
 ``metrics.get_meter`` proxies), so :func:`install` must run before work starts, once.
 """
@@ -12,14 +14,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from fnbox.telemetry.histograms import ExportReader, ScrapeReader
 from fnbox.telemetry.settings import TelemetrySettings
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    InMemoryMetricReader,
-    MetricReader,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -102,7 +101,7 @@ def install(
         trace.set_tracer_provider(tracer_provider)
     interval_ms = settings.export_interval_s * 1000
     readers: list[MetricReader] = []
-    scrape = InMemoryMetricReader()
+    scrape = ScrapeReader(resource)
     readers.append(scrape)
     endpoint = settings.otlp_endpoint
     if endpoint:
@@ -117,8 +116,9 @@ def install(
             )
         )
         readers.append(
-            PeriodicExportingMetricReader(
+            ExportReader(
                 OTLPMetricExporter(endpoint=endpoint, insecure=insecure),
+                resource,
                 export_interval_millis=interval_ms,
             )
         )

@@ -11,6 +11,7 @@ from fnbox.server.dispatch import Target
 from fnbox.server.observability.entries import Finished, is_error
 from fnbox.server.observability.logs import FunctionLogs
 from fnbox.server.observability.usage import UsageMeter
+from fnbox.telemetry.histograms import histogram
 from opentelemetry import metrics, trace
 
 __all__ = ["RUN_LABEL", "InvocationObserver"]
@@ -40,11 +41,15 @@ _invocations = meter.create_observable_counter(
     unit="1",
     description="Function invocations by function, type, outcome.",
 )
-_duration = meter.create_histogram(
+# Ours, not the SDK's Histogram (whose record cost 8-12 µs per invocation): ~0.3 µs, exported
+# the same way (fnbox.telemetry.histograms).
+_duration = histogram(
     "fnbox.invocation.duration",
+    scope="fnbox.server",
     unit="s",
     description="Execution time of function invocations (as the worker measured it).",
-    explicit_bucket_boundaries_advisory=(
+    labels=("function", "type"),
+    bounds=(
         0.001,
         0.0025,
         0.005,
@@ -60,11 +65,6 @@ _duration = meter.create_histogram(
         10.0,
     ),
 )
-
-
-# The duration histogram's attribute sets, built once per function (the SDK copies them).
-_duration_attributes: dict[tuple[str, str], dict[str, str]] = {}
-_MAX_ATTRIBUTE_SETS = 10_000
 
 
 class InvocationObserver:
@@ -98,13 +98,7 @@ class InvocationObserver:
         function_type = spec.type.value
         key = (label, function_type, _outcome_label(result))
         _invocation_counts[key] = _invocation_counts.get(key, 0) + 1
-        attributes = _duration_attributes.get((label, function_type))
-        if attributes is None:
-            if len(_duration_attributes) >= _MAX_ATTRIBUTE_SETS:
-                _duration_attributes.clear()
-            attributes = {"function": label, "type": function_type}
-            _duration_attributes[(label, function_type)] = attributes
-        _duration.record(result.duration_ms / 1000, attributes)
+        _duration.record(result.duration_ms / 1000, (label, function_type))
         if target is None or function is None:
             return
         now = time.time()
