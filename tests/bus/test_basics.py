@@ -52,6 +52,22 @@ async def test_ack_many_settles_every_delivery(bus: Bus) -> None:
     await eventually(lambda: _pending_is(bus, "events.am", "g", 0))
 
 
+async def test_publish_and_ack_stores_the_messages_and_settles_the_deliveries(bus: Bus) -> None:
+    await bus.publish_many("webhooks.pa", [(b"%d" % n, None, None) for n in range(3)])
+    got = await take(bus, "webhooks.pa", "g", 3, lease=0.3)
+    items = [(b"e0", {"k": "v"}, "e-0"), (b"e1", None, "e-1")]
+    ids = await bus.publish_and_ack("events.pa", items, got[:2])
+    assert len(ids) == 2
+    assert await bus.publish_and_ack("events.pa", items, got[:2]) == ids  # deduplicated
+    assert await bus.publish_and_ack("events.pa", [], got[2:]) == []  # nothing to publish
+    events = await take(bus, "events.pa", "g", 2)
+    assert [d.message.id for d in events] == ids
+    assert [d.message.data for d in events] == [b"e0", b"e1"]
+    assert events[0].message.headers == {"k": "v"}
+    assert await nothing_within(bus, "webhooks.pa", "g", 1.0, lease=0.3)  # > the lease
+    await eventually(lambda: _pending_is(bus, "webhooks.pa", "g", 0))
+
+
 async def test_message_without_headers_has_empty_headers(bus: Bus) -> None:
     await bus.publish("events.a", b"{}")
     (got,) = await take(bus, "events.a", "g", 1)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fnbox.bus import BusUnavailable, open_bus
+from fnbox.bus import BusError, BusUnavailable, open_bus
 from fnbox.bus.jetstream import JetStreamBus, NatsOptions
 from fnbox.bus.sqlite import SqliteBus, SqliteOptions
 from fnbox.bus.sqlite_thread import SqliteThread
@@ -51,6 +51,26 @@ async def test_compaction_keeps_what_some_group_still_needs(tmp_path: Path) -> N
         assert int(new_id) > int(ids[-1])
         (late,) = await take(bus, "events.c", "late", 1)
         assert late.message.id == new_id
+
+
+async def test_publish_and_ack_acks_nothing_when_the_insert_fails(tmp_path: Path) -> None:
+    """The acks ride in the insert's transaction: a failed insert leaves the deliveries leased
+    (they come back after the lease), as the publish-then-ack order requires."""
+    async with _sqlite(tmp_path) as bus:
+        await bus.publish("webhooks.f", b"w")
+        (webhook,) = await take(bus, "webhooks.f", "g", 1, lease=0.3)
+        with sqlite3.connect(tmp_path / "bus.db") as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.data = X'626164'"
+                " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        with pytest.raises(BusError):
+            await bus.publish_and_ack("events.f", [(b"bad", None, None)], [webhook])
+        (again,) = await take(bus, "webhooks.f", "g", 1, lease=0.3)
+        assert again.message.id == webhook.message.id and again.message.attempt == 2
+        await bus.publish_and_ack("events.f", [(b"good", None, None)], [again])
+        assert await nothing_within(bus, "webhooks.f", "g", 0.6, lease=0.3)  # > the lease
+        assert await bus.pending("webhooks.f", "g") == 0
 
 
 async def test_compaction_runs_by_itself(tmp_path: Path) -> None:

@@ -102,6 +102,17 @@ class Bus(abc.ABC):
         their ids in order once all are durable. On error some may have been stored: publish
         them again with the same ``dedup_id`` to be safe."""
 
+    async def publish_and_ack(
+        self, topic: str, items: Sequence[PublishItem], deliveries: Sequence[Delivery]
+    ) -> list[str]:
+        """Store ``items`` on ``topic`` (as :meth:`publish_many`), then ack ``deliveries``
+        (consume, transform, produce): no delivery is acked before the messages are durable,
+        and when this raises, some deliveries may be unacked (a redelivery republishes, with
+        the same ``dedup_id``). SQLite does both in one transaction."""
+        ids = await self.publish_many(topic, items) if items else []
+        await self.ack_many(deliveries)
+        return ids
+
     async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
         """Ack several deliveries of this bus at once (one write, where the backend can);
         returns once all are settled, like awaiting each one's :meth:`Delivery.ack`."""

@@ -8,7 +8,8 @@ every ``poll_interval`` seconds (a cheap read, no lock). A background task compa
 Calls made during one turn of the event loop are batched: the messages published to a topic go
 in one statement per table, acks (and terms) in one, naks in one, and all of them reach the bus
 thread together, to be committed in one transaction (each caller still waits for its own
-commit).
+commit). ``publish_and_ack`` deletes its leases in the insert's own write, so a consumer that
+publishes what it made of a message acks it in the same transaction.
 """
 
 from __future__ import annotations
@@ -104,37 +105,71 @@ class SqliteBus(Bus):
         *,
         dedup_id: str | None = None,
     ) -> str:
-        (message_id,) = await self.publish_many(topic, [(data, headers, dedup_id)])
-        return message_id
+        (seq,) = await self._publish(topic, [(data, headers, dedup_id)], [])
+        return str(seq)
 
     async def publish_many(self, topic: str, items: Sequence[PublishItem]) -> list[str]:
-        name = self._qualified(topic)
         if not items:
+            self._qualified(topic)
             return []
+        seqs = await self._publish(topic, items, [])
+        return [str(seq) for seq in seqs]
+
+    async def publish_and_ack(
+        self, topic: str, items: Sequence[PublishItem], deliveries: Sequence[Delivery]
+    ) -> list[str]:
+        """The acks of this bus's deliveries go in the insert's own write: one transaction."""
+        if not items:
+            await self.ack_many(deliveries)
+            self._qualified(topic)
+            return []
+        leases, mine, others = self._leases(deliveries)
+        seqs = await self._publish(topic, items, leases)
+        for own in mine:
+            own._settled = True
+        for other in others:
+            await other.ack()
+        return [str(seq) for seq in seqs]
+
+    def _publish(
+        self, topic: str, items: Sequence[PublishItem], acks: list[tuple[int, str, int]]
+    ) -> asyncio.Future[list[int]]:
+        """Queue ``items`` (and the leases ``acks`` to delete in the same write) for this turn
+        of the loop's insert into ``topic``; the future gets their sequence numbers."""
+        name = self._qualified(topic)
         db = self._thread()
+        loop = asyncio.get_running_loop()
         outbox = self._outbox.get(name)
         if outbox is None:
             outbox = self._outbox[name] = _Outbox()
-            asyncio.get_running_loop().call_soon(self._send_outbox, db, name)
-        start = len(outbox.items)
-        outbox.items.extend(
-            StoredItem(bytes(data), _encode(headers) if headers else None, dedup_id)
-            for data, headers, dedup_id in items
-        )
-        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        outbox.waiters.append((start, len(outbox.items), future))
-        seqs = await future
-        return [str(seq) for seq in seqs]
+            loop.call_soon(self._send_outbox, db, name)
+        stored = outbox.items
+        start = len(stored)
+        for data, headers, dedup_id in items:
+            stored.append(StoredItem(bytes(data), _encode(headers) if headers else None, dedup_id))
+        if acks:
+            outbox.acks.extend(acks)
+        future: asyncio.Future[list[int]] = loop.create_future()
+        outbox.waiters.append((start, len(stored), future))
+        return future
 
     def _send_outbox(self, db: SqliteThread, name: str) -> None:
         outbox = self._outbox.pop(name)
-        stored, window, tables = outbox.items, self._options.dedup_window, self._tables
+        stored, acks, window, tables = (
+            outbox.items,
+            outbox.acks,
+            self._options.dedup_window,
+            self._tables,
+        )
+
+        def write(conn: sqlite3.Connection) -> list[int]:
+            seqs = tables.insert(conn, name, stored, now=time.time(), dedup_window=window)
+            if acks:
+                BusTables.settle(conn, acks)
+            return seqs
+
         try:
-            job = db.submit(
-                lambda c: tables.insert(c, name, stored, now=time.time(), dedup_window=window),
-                write=True,
-                durable=True,
-            )
+            job = db.submit(write, write=True, durable=True)
         except Exception as exc:
             for _, _, future in outbox.waiters:
                 if not future.done():
@@ -145,32 +180,41 @@ class SqliteBus(Bus):
             error = None if job.cancelled() else job.exception()
             if error is None:
                 self._wake(name)
+                seqs = job.result()
             for start, end, future in outbox.waiters:
                 if future.done():
                     continue
                 if error is not None:
                     future.set_exception(error)
                 else:
-                    future.set_result(job.result()[start:end])
+                    future.set_result(seqs[start:end])
 
         job.add_done_callback(done)
 
     async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        leases, mine, others = self._leases(deliveries)
+        if leases:
+            await self._settle(leases)
+            for own in mine:
+                own._settled = True
+        for other in others:
+            await other.ack()
+
+    def _leases(
+        self, deliveries: Sequence[Delivery]
+    ) -> tuple[list[tuple[int, str, int]], list[_SqliteDelivery], list[Delivery]]:
+        """The leases of this bus's unsettled ``deliveries``, those deliveries, and the rest."""
         leases: list[tuple[int, str, int]] = []
+        mine: list[_SqliteDelivery] = []
         others: list[Delivery] = []
         for delivery in deliveries:
             if isinstance(delivery, _SqliteDelivery) and delivery._bus is self:
                 if not delivery._settled:
                     leases.append((delivery._tid, delivery._group, delivery._seq))
+                    mine.append(delivery)
             else:
                 others.append(delivery)
-        if leases:
-            await self._settle(leases)
-            for delivery in deliveries:
-                if isinstance(delivery, _SqliteDelivery) and delivery._bus is self:
-                    delivery._settled = True
-        for delivery in others:
-            await delivery.ack()
+        return leases, mine, others
 
     def _settle(
         self,
@@ -393,13 +437,15 @@ class _SqliteDelivery(Delivery):
 
 
 class _Outbox:
-    """Messages published to one topic during this turn of the loop, and who waits for them
-    (``(start, end, future)``: the future gets the ids of ``items[start:end]``)."""
+    """Messages published to one topic during this turn of the loop, the leases acked with
+    them (:meth:`SqliteBus.publish_and_ack`), and who waits for them (``(start, end,
+    future)``: the future gets the ids of ``items[start:end]``)."""
 
-    __slots__ = ("items", "waiters")
+    __slots__ = ("acks", "items", "waiters")
 
     def __init__(self) -> None:
         self.items: list[StoredItem] = []
+        self.acks: list[tuple[int, str, int]] = []  # leases deleted in the insert's write
         self.waiters: list[tuple[int, int, asyncio.Future[list[int]]]] = []
 
 

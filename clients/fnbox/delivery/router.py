@@ -75,7 +75,8 @@ class Router:
         )
         try:
             fan_out = await self._routes.fan_out(events)
-            await publish_topics(self._bus, fan_out.by_topic)
+            # The events are acked with their fan-out (one SQLite transaction).
+            await publish_topics(self._bus, fan_out.by_topic, acked=deliveries)
         except Exception:
             log.warning("routing %d events failed; retrying", len(deliveries), exc_info=True)
             for delivery in deliveries:
@@ -83,7 +84,6 @@ class Router:
             return
         for topic in fan_out.by_topic:
             self._on_topic(topic)
-        await _quietly(self._bus.ack_many(deliveries))
         self.routed += len(deliveries)
         self.filtered += fan_out.filtered
         fan_out.count_filtered()

@@ -173,7 +173,10 @@ class SourceProcessor:
         events = await self._source_insert(delivery, instance, request, events)
         try:
             fan_out = await self._fan_out(instance, events)
-            await publish_topics(self._bus, fan_out.by_topic, messaging.publish_all)
+            # The webhook is acked with its events (one SQLite transaction).
+            await publish_topics(
+                self._bus, fan_out.by_topic, messaging.publish_all, acked=(delivery,)
+            )
         except Exception as error:
             log.warning("routing or publishing events of webhook %s failed: %s", webhook_id, error)
             raise _Retry(self._platform_delay(message.attempt)) from error
@@ -181,7 +184,6 @@ class SourceProcessor:
             self._on_topic(topic)
         self.filtered += fan_out.filtered
         fan_out.count_filtered()
-        await delivery.ack()
         self.processed += 1
 
     async def _fan_out(self, instance: str, events: list[Outgoing]) -> FanOut:

@@ -98,22 +98,25 @@ async def publish(
         return await bus.publish(topic, data, headers, dedup_id=dedup_id)
 
 
-async def publish_all(bus: Bus, topic: str, messages: Sequence[Outgoing]) -> None:
+async def publish_all(
+    bus: Bus, topic: str, messages: Sequence[Outgoing], acked: Sequence[Delivery] = ()
+) -> None:
     """:func:`fnbox.delivery.busio.publish_all` inside one PRODUCER span, its context added
-    to every message's headers."""
+    to every message's headers (``acked``: acked once they are durable)."""
     if not messages:
+        await _publish_all(bus, topic, messages, acked)
         return
     if unsampled_parent():
         carrier: dict[str, str] = {}
         inject(carrier)
         for message in messages:
             message.headers.update(carrier)
-        await _publish_all(bus, topic, messages)
+        await _publish_all(bus, topic, messages, acked)
         return
     with _producer_span(topic, len(messages)):
         for message in messages:
             inject(message.headers)
-        await _publish_all(bus, topic, messages)
+        await _publish_all(bus, topic, messages, acked)
 
 
 def _consumer_attributes(message: Message, stage: str) -> dict[str, Any]:
