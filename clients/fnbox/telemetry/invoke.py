@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from fnbox.client.errors import RPCError
 from fnbox.functions.v1 import invocation_pb2
+from fnbox.telemetry.carried import carried_headers
 from fnbox.telemetry.propagation import inject, unsampled_parent
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -41,6 +42,10 @@ def traced_invoke(
 
     @functools.wraps(method)
     async def invoke(self: S, request: Request) -> Result:
+        carried = carried_headers()
+        if carried is not None:  # the context of the message being handled, as it came
+            request.trace_context.update(carried)
+            return await method(self, request)
         if unsampled_parent():  # no span (nobody records it); the trace id still flows on
             inject(request.trace_context)
             return await method(self, request)

@@ -27,7 +27,9 @@ from typing import Any, TypeVar
 from fnbox.bus import Bus, Delivery, Message
 from fnbox.delivery.busio import Outgoing
 from fnbox.delivery.busio import publish_all as _publish_all
-from fnbox.telemetry.propagation import context_of, inject, link_of, unsampled_parent, within
+from fnbox.telemetry.carried import carried_headers, is_carried, parent_of
+from fnbox.telemetry.propagation import inject, link_of, unsampled_parent, within
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Link, Span, SpanKind
 
@@ -106,6 +108,12 @@ async def publish_all(
     if not messages:
         await _publish_all(bus, topic, messages, acked)
         return
+    carried = carried_headers()
+    if carried is not None:  # the context this hop received, passed on as it came
+        for message in messages:
+            message.headers.update(carried)
+        await _publish_all(bus, topic, messages, acked)
+        return
     if unsampled_parent():
         carrier: dict[str, str] = {}
         inject(carrier)
@@ -143,10 +151,13 @@ def consumed(name: str, stage: str) -> Callable[[Process[S]], Process[S]]:
             message = delivery.message
             if message.attempt > 1:
                 _redeliveries.add(1, {"stage": stage})
-            parent = context_of(message.headers)
-            if parent is not None and unsampled_parent(parent):
-                with within(parent):
+            parent = parent_of(message.headers)
+            if parent is not None and (is_carried(parent) or unsampled_parent(parent)):
+                token = otel_context.attach(parent)
+                try:
                     await method(self, delivery)
+                finally:
+                    otel_context.detach(token)
                 return
             with tracer.start_as_current_span(
                 name,
@@ -189,8 +200,8 @@ def delivery_round(topic: str, deliveries: Sequence[Delivery]) -> Iterator[Deliv
     if retried:
         _redeliveries.add(retried, {"stage": "destination"})
     first: Mapping[str, str] = messages[0].headers if messages else {}
-    parent = context_of(first)
-    if parent is not None and unsampled_parent(parent):
+    parent = parent_of(first)
+    if parent is not None and (is_carried(parent) or unsampled_parent(parent)):
         with within(parent):
             yield DeliveryRound(None, len(messages))
         return
