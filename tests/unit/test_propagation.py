@@ -1,11 +1,18 @@
 """context_of parses the common traceparent itself: it must agree with OpenTelemetry's
-extract on every input (the common form, other versions, bad ones, with a tracestate)."""
+extract on every input (the common form, other versions, bad ones, with a tracestate). inject
+and the executor's inject_or_start format it themselves: they must write what OpenTelemetry's
+inject writes."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from fnbox.telemetry.propagation import context_of
+from fnbox.executor.spans import inject_or_start
+from fnbox.telemetry.propagation import context_of, inject, within
 from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 TID = "0af7651916cd43dd8448eb211c80319c"
@@ -57,3 +64,75 @@ def test_the_common_form_is_parsed() -> None:
     span_context = trace.get_current_span(context).get_span_context()
     assert (span_context.trace_id, span_context.span_id) == (int(TID, 16), int(SID, 16))
     assert span_context.trace_flags.sampled
+
+
+# Contexts to inject: those extracted from the carriers above, and a few made here.
+CONTEXTS = (
+    [
+        TraceContextTextMapPropagator().extract(carrier)
+        for carrier in CARRIERS
+        if "traceparent" in carrier
+    ]
+    + [
+        trace.set_span_in_context(
+            NonRecordingSpan(
+                SpanContext(
+                    1,
+                    2,
+                    is_remote=False,
+                    trace_flags=TraceFlags(flags),
+                    trace_state=TraceState([("k", "v"), ("a", "b")]) if flags else None,
+                )
+            )
+        )
+        for flags in (0, 1)
+    ]
+    + [trace.set_span_in_context(NonRecordingSpan(trace.INVALID_SPAN_CONTEXT))]
+)
+
+
+def _injected_by_opentelemetry(context: Context) -> dict[str, str]:
+    carrier: dict[str, str] = {"other": "x"}
+    TraceContextTextMapPropagator().inject(carrier, context=context)
+    return carrier
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_inject_agrees_with_opentelemetry(context: Context) -> None:
+    expected = _injected_by_opentelemetry(context)
+    carrier = {"other": "x"}
+    inject(carrier, context)
+    assert carrier == expected
+    carrier = {"other": "x"}
+    with within(context):
+        inject(carrier)
+    assert carrier == expected
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_inject_or_start_writes_the_current_context_as_opentelemetry_does(context: Context) -> None:
+    expected = _injected_by_opentelemetry(context)
+    carrier = {"other": "x"}
+    with within(context):
+        inject_or_start(carrier)
+    if "traceparent" in expected:
+        assert carrier == expected
+    else:  # no valid current span: a new unsampled context
+        assert _new_unsampled(carrier["traceparent"])
+        assert carrier.keys() == {"other", "traceparent"}
+
+
+def test_inject_or_start_keeps_the_carriers_context_when_there_is_no_current_one() -> None:
+    carrier = {"traceparent": f"00-{TID}-{SID}-01"}
+    inject_or_start(carrier)
+    assert carrier == {"traceparent": f"00-{TID}-{SID}-01"}
+    made = [{"x": "y"} for _ in range(50)]
+    for carrier in made:
+        inject_or_start(carrier)
+        assert _new_unsampled(carrier["traceparent"])
+    assert len({carrier["traceparent"] for carrier in made}) == 50
+
+
+def _new_unsampled(traceparent: str) -> bool:
+    match = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-00", traceparent)
+    return match is not None and int(match[1], 16) != 0 and int(match[2], 16) != 0
