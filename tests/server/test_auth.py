@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
+import pytest
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.functions.v1 import resources_pb2 as pb
 from fnbox.functions.v1 import service_pb2 as spb
+from fnbox.server.auth import Authenticator, new_token
+from fnbox.server.cache import ReadCache
+from fnbox.server.errors import Unauthenticated
+from fnbox.server.store.base import Role, WorkspaceRecord
+from fnbox.server.store.sqlite import SqliteStore
 
 from tests.conftest import RunningServer
 from tests.server.helpers import Api, rpc_error
@@ -25,6 +33,32 @@ async def _token(api: Api, role: pb.Role, parent: str = "") -> pb.Token:
         metadata=api.metadata,
     )
     return token
+
+
+async def test_a_known_header_is_its_principal_while_its_token_is_cached(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "registry.db")
+    await store.open()
+    try:
+        record, secret = new_token("ws_a", Role.DEVELOPER, "t")
+        await store.create_workspace(WorkspaceRecord("ws_a", "A", datetime.now(UTC)), record)
+        other, other_secret = new_token("ws_a", Role.ADMIN, "u")
+        await store.create_token(other)
+        auth = Authenticator(store, ReadCache(store, ttl_s=3600))
+        metadata = (("user-agent", "x"), ("authorization", f"Bearer {secret}"))
+        assert auth.known(metadata) is None  # never authenticated
+        principal = await auth.authenticate(metadata)
+        assert (principal.workspace_id, principal.token_id) == ("ws_a", record.id)
+        assert auth.known(metadata) is principal
+        assert auth.known((("authorization", f"Bearer {other_secret}"),)) is None
+        assert auth.known((("authorization", f"Bearer {secret}x"),)) is None
+        assert auth.known(()) is None
+        assert await store.delete_token("ws_a", record.id)
+        assert auth.known(metadata) is None  # a write: the cached token is gone
+        with pytest.raises(Unauthenticated):
+            await auth.authenticate(metadata)
+        assert auth.known(metadata) is None
+    finally:
+        await store.close()
 
 
 async def test_missing_or_bad_token_is_unauthenticated(running_server: RunningServer) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fnbox.executor.types import FunctionType
 from fnbox.server.auth import new_token
-from fnbox.server.cache import ReadCache
+from fnbox.server.cache import MISSING, ReadCache
 from fnbox.server.store.base import (
     FunctionChanges,
     FunctionRecord,
@@ -183,6 +183,25 @@ async def test_read_cache_misses_in_flight_share_one_load_until_a_write(tmp_path
         assert await before == "mid"
         assert fn.loads == 3
         assert await name() == "new" and fn.loads == 3
+
+
+async def test_read_cache_peek_answers_only_fresh_entries(tmp_path: Path) -> None:
+    async with _one_function(tmp_path / "registry.db") as fn:
+        store, cache = fn.store, ReadCache(fn.store, ttl_s=0.2)
+        assert cache.peek("function", fn.id) is MISSING
+        loaded = await cache.get("function", fn.id, fn.load)
+        assert cache.peek("function", fn.id) is loaded and fn.loads == 1
+        await store.update_function(fn.id, FunctionChanges(author="x", display_name="g"))
+        assert cache.peek("function", fn.id) is MISSING  # a write through this store
+        reloaded = await cache.get("function", fn.id, fn.load)
+        assert reloaded is not None and reloaded.display_name == "g"
+        assert cache.peek("function", fn.id) is reloaded
+        await asyncio.sleep(0.25)
+        assert cache.peek("function", fn.id) is MISSING  # expired
+        assert cache.peek("function", "fn_other") is MISSING
+        uncached = ReadCache(store, ttl_s=0)
+        await uncached.get("function", fn.id, fn.load)
+        assert uncached.peek("function", fn.id) is MISSING
 
 
 async def test_read_cache_drops_entries_on_local_writes_only(tmp_path: Path) -> None:

@@ -96,6 +96,21 @@ class Authenticator:
     def __init__(self, store: Store, cache: ReadCache | None = None) -> None:
         self._store = store
         self._cache = cache or ReadCache(store, ttl_s=0)
+        # Header value of a valid token → (its digest, the token record, its Principal):
+        # while the read cache hands out that same record, a call with the same header is
+        # that principal (no parse, hash or new Principal per call). Exact keys only.
+        self._known: dict[str, tuple[str, TokenRecord, Principal]] = {}
+
+    def known(self, metadata: Iterable[tuple[str, str | bytes]]) -> Principal | None:
+        """The principal of a header that authenticated lately (its token record still
+        fresh in the read cache), else None: then ``authenticate``."""
+        for key, value in metadata:
+            if key == "authorization":
+                known = self._known.get(value) if isinstance(value, str) else None
+                if known is not None and self._cache.peek("token", known[0]) is known[1]:
+                    return known[2]
+                return None
+        return None
 
     async def authenticate(self, metadata: Iterable[tuple[str, str | bytes]]) -> Principal:
         header = next((value for key, value in metadata if key == "authorization"), None)
@@ -112,4 +127,11 @@ class Authenticator:
         )
         if token is None:
             raise Unauthenticated("unknown or revoked token", reason="BAD_TOKEN")
-        return Principal(token.workspace_id, token.id, token.role, token.platform_admin)
+        principal = Principal(token.workspace_id, token.id, token.role, token.platform_admin)
+        if len(self._known) >= _MAX_KNOWN:
+            self._known.clear()
+        self._known[header] = (digest, token, principal)
+        return principal
+
+
+_MAX_KNOWN = 4096

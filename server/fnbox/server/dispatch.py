@@ -18,7 +18,7 @@ from fnbox.executor import types as ex
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.server import convert, names, validation
 from fnbox.server.auth import Principal
-from fnbox.server.cache import ReadCache
+from fnbox.server.cache import MISSING, ReadCache
 from fnbox.server.errors import FailedPrecondition, InvalidArgument, NotFound, SyntaxErrorInCode
 from fnbox.server.secrets import SecretBox
 from fnbox.server.settings import Settings
@@ -39,7 +39,9 @@ class Executor(Protocol):
     async def check_syntax(self, code: str) -> ex.SyntaxProblem | None: ...
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__ (2.1
+# against 0.6 µs here), and one is made per call. Nothing changes a Target once made.
+@dataclass(slots=True)
 class Target:
     spec: ex.FunctionSpec
     settings: bytes
@@ -166,7 +168,12 @@ class Dispatcher:
             version = ref.version
             settings = _settings_object(request.settings)
         else:
-            function = await self._function(principal, ref, target)
+            found: FunctionRecord | None = self._cache.peek("function", ref.id)
+            if found is MISSING:
+                found = await self._get_function(ref.id)
+            if found is None or not principal.sees(ref, found.workspace_id):
+                raise NotFound(target, kind="function")
+            function = found
             version = function.deployed_version or function.latest_version
             settings = _settings_object(request.settings)
         if span is not None:
@@ -202,9 +209,11 @@ class Dispatcher:
         span: trace.Span | None,
     ) -> tuple[FunctionRecord, int, bytes]:
         """The instance ``ref``'s function, the version it runs and its decrypted settings."""
-        instance = await self._cache.get(
-            "instance", ref.id, lambda: self._store.get_instance(ref.id)
-        )
+        instance = self._cache.peek("instance", ref.id)
+        if instance is MISSING:
+            instance = await self._cache.get(
+                "instance", ref.id, lambda: self._store.get_instance(ref.id)
+            )
         if instance is None or not principal.sees(ref, instance.workspace_id):
             raise NotFound(request.target, kind="instance")
         if span is not None:
@@ -219,7 +228,9 @@ class Dispatcher:
                 reason="INSTANCE_DISABLED",
                 metadata={"instance": instance.id},
             )
-        function = await self._get_function(instance.function_id)
+        function = self._cache.peek("function", instance.function_id)
+        if function is MISSING:
+            function = await self._get_function(instance.function_id)
         if function is None:  # deleted in between
             raise NotFound(request.target, kind="instance")
         version = request.version or function.deployed_version

@@ -57,7 +57,8 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException)
 async def authorize(
     deps: Deps, context: grpc.aio.ServicerContext[Any, Any], role: Role
 ) -> Principal:
-    principal = await deps.auth.authenticate(context.invocation_metadata() or ())
+    metadata = context.invocation_metadata() or ()
+    principal = deps.auth.known(metadata) or await deps.auth.authenticate(metadata)
     principal.require(role)
     return principal
 
@@ -79,7 +80,11 @@ def rpc(
             self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
         ) -> Resp:
             try:
-                principal = await authorize(self.deps, context, role)
+                # authorize, inline (one coroutine less per call)
+                auth = self.deps.auth
+                metadata = context.invocation_metadata() or ()
+                principal = auth.known(metadata) or await auth.authenticate(metadata)
+                principal.require(role)
                 return await method(self, request, principal)
             except Exception as exc:
                 await abort(context, exc)
