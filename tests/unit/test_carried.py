@@ -3,22 +3,25 @@ inject would write under that parent, and nothing once a span was started under 
 
 from __future__ import annotations
 
+import pytest
 from fnbox.telemetry.carried import carried_headers, is_carried, parent_of
 from fnbox.telemetry.propagation import context_of, inject, unsampled_parent, within
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
 TID = "0af7651916cd43dd8448eb211c80319c"
 SID = "b7ad6b7169203331"
 UNSAMPLED = f"00-{TID}-{SID}-00"
 
 
-def test_an_unsampled_parent_is_carried_and_passed_on_as_inject_would() -> None:
-    parent = parent_of({"traceparent": UNSAMPLED, "other": "x"})
+@pytest.mark.parametrize("flags", ["00", "02", "fe"])  # 02: the random bit samplers set
+def test_an_unsampled_parent_is_carried_and_passed_on_as_inject_would(flags: str) -> None:
+    traceparent = f"00-{TID}-{SID}-{flags}"
+    parent = parent_of({"traceparent": traceparent, "other": "x"})
     assert parent is not None and is_carried(parent) and unsampled_parent(parent)
-    assert parent_of({"traceparent": UNSAMPLED}) is parent  # the next hop reuses it
-    expected = context_of({"traceparent": UNSAMPLED})
+    assert parent_of({"traceparent": traceparent}) is parent  # the next hop reuses it
+    expected = context_of({"traceparent": traceparent})
     assert expected is not None
     assert (
         trace.get_current_span(parent).get_span_context()
@@ -28,12 +31,22 @@ def test_an_unsampled_parent_is_carried_and_passed_on_as_inject_would() -> None:
     with within(parent):
         injected: dict[str, str] = {}
         inject(injected)
-        assert carried_headers() == injected == {"traceparent": UNSAMPLED}
+        assert carried_headers() == injected == {"traceparent": traceparent}
+
+
+def test_what_an_unsampled_root_injects_is_carried() -> None:
+    tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+    with tracer.start_as_current_span("root"):
+        injected: dict[str, str] = {}
+        inject(injected)
+    parent = parent_of(injected)
+    assert parent is not None and is_carried(parent)
 
 
 def test_other_parents_are_parsed_as_context_of_does_and_not_carried() -> None:
     for headers in [
         {"traceparent": f"00-{TID}-{SID}-01"},  # sampled: spans are started under it
+        {"traceparent": f"00-{TID}-{SID}-03"},
         {"traceparent": UNSAMPLED, "tracestate": "congo=t61rcWkgMzE"},
         {"traceparent": f"00-{TID.upper()}-{SID}-00"},
         {"traceparent": f"00-{'0' * 32}-{SID}-00"},

@@ -23,9 +23,10 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = ["CarriedSpan", "carried_headers", "is_carried", "parent_of"]
 
-# The common unsampled form: version 00, lowercase hex, flags 00 (what OpenTelemetry's inject
-# writes for such a span, so passing the header on unchanged is what inject would do).
-_UNSAMPLED = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-00")
+# The common unsampled form: version 00, lowercase hex, flags without the sampled bit (0x01;
+# OpenTelemetry's samplers set the random bit, 0x02). What inject writes for such a span, so
+# passing the header on unchanged is what inject would do.
+_UNSAMPLED = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f][02468ace])")
 _EMPTY_CONTEXT = Context()
 _KEEP = 1024  # parsed parents kept (a message's hops are a few milliseconds apart)
 _parsed: dict[str, Context] = {}
@@ -57,7 +58,8 @@ def parent_of(headers: Mapping[str, str]) -> Context | None:
     trace_id, span_id = int(match[1], 16), int(match[2], 16)
     if not trace_id or not span_id:
         return None
-    remote = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(0))
+    flags = TraceFlags(int(match[3], 16))
+    remote = SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
     context = trace.set_span_in_context(CarriedSpan(remote, {TRACEPARENT: header}), _EMPTY_CONTEXT)
     if len(_parsed) >= _KEEP:
         _parsed.clear()

@@ -44,7 +44,9 @@ def traced_invoke(
     async def invoke(self: S, request: Request) -> Result:
         carried = carried_headers()
         if carried is not None:  # the context of the message being handled, as it came
-            request.trace_context.update(carried)
+            trace_context = request.trace_context
+            for key, value in carried.items():  # a protobuf map's update() costs twice this
+                trace_context[key] = value
             return await method(self, request)
         if unsampled_parent():  # no span (nobody records it); the trace id still flows on
             inject(request.trace_context)
