@@ -12,12 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import parse_qsl
 
 import orjson
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http import SERVER_SOFTWARE
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
 from fnbox.bus import Bus
 from fnbox.delivery import headers as h
 from fnbox.gateway import auth
@@ -25,7 +33,7 @@ from fnbox.gateway.envelope import webhook_headers
 from fnbox.gateway.instances import InstanceCache
 from fnbox.gateway.settings import GatewaySettings
 from fnbox.telemetry import messaging
-from fnbox.telemetry.http import observe_requests
+from fnbox.telemetry.http import observe
 from fnbox.telemetry.prometheus import handle_metrics
 
 __all__ = ["GROUP", "WebhookEndpoint"]
@@ -35,6 +43,10 @@ log = logging.getLogger(__name__)
 GROUP = "gateway"
 _ACCEPTED_TYPES = ("application/json", "application/x-www-form-urlencoded")
 _BACKLOG_CHECK_SECONDS = 1.0
+_SOURCES = "/v1/sources/"
+_SOURCE_ROUTE = _SOURCES + "{instance}"
+_INSTANCE = re.compile(r"[^{}/]+")  # what aiohttp's router matched for ``{instance}``
+_GET = frozenset({"GET", "HEAD"})
 
 
 class WebhookEndpoint:
@@ -55,21 +67,49 @@ class WebhookEndpoint:
         self._in_flight = 0
         self._backlog: dict[str, tuple[float, int]] = {}
         self._backlog_checks: dict[str, asyncio.Task[None]] = {}
+        self._topics: dict[str, str] = {}  # instance name → its webhooks topic
         self.accepted = 0
 
-    def app(self) -> web.Application:
-        app = web.Application(
-            client_max_size=self._settings.max_body_bytes, middlewares=[observe_requests]
-        )
-        app.router.add_route("*", "/v1/sources/{instance}", self.handle)
-        app.router.add_get("/healthz", self._health)
-        app.router.add_get("/metrics", handle_metrics)
-        return app
+    def server(self) -> web.Server:
+        """The low-level aiohttp server of the three routes (run it with ``web.ServerRunner``).
 
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "SERVING"})
+        No ``web.Application``: its router, middleware chain and match info cost about as much
+        as the webhook's own handling. The routing here answers as aiohttp's did (404, 405 with
+        ``Allow``, ``Expect: 100-continue``); the body limit is the request's ``read()``'s.
+        """
+        loop = asyncio.get_running_loop()
+        max_size = self._settings.max_body_bytes
 
-    async def handle(self, request: web.Request) -> web.Response:
+        def request(
+            message: RawRequestMessage,
+            payload: StreamReader,
+            protocol: RequestHandler,
+            writer: AbstractStreamWriter,
+            task: asyncio.Task[None],
+        ) -> web.Request:
+            return web.Request(
+                message, payload, protocol, writer, task, loop, client_max_size=max_size
+            )
+
+        return web.Server(self._route, request_factory=request, access_log=None)
+
+    async def _route(self, base: web.BaseRequest) -> web.StreamResponse:
+        request = cast(web.Request, base)  # made by server()'s request factory
+        if request.headers.get("Expect"):
+            await _expect(request)
+        path = request.rel_url.path_safe
+        if path.startswith(_SOURCES):
+            instance = path[len(_SOURCES) :]
+            if _INSTANCE.fullmatch(instance):
+                return await observe(request, self.handle, _SOURCE_ROUTE, _unquote(instance))
+        elif path == "/healthz" or path == "/metrics":
+            if request.method not in _GET:
+                raise web.HTTPMethodNotAllowed(request.method, _GET)
+            return await (_health(request) if path == "/healthz" else handle_metrics(request))
+        return await observe(request, _not_found, request.path, "")
+
+    async def handle(self, request: web.Request, instance: str) -> web.StreamResponse:
+        """``POST /v1/sources/{instance}``."""
         if request.method != "POST":
             return _error(405, "only POST is accepted", headers={"Allow": "POST"})
         if request.content_type not in _ACCEPTED_TYPES:
@@ -81,12 +121,11 @@ class WebhookEndpoint:
             return _error(429, "too many webhooks in flight", headers={"Retry-After": "1"})
         self._in_flight += 1
         try:
-            return await self._accept(request)
+            return await self._accept(request, instance)
         finally:
             self._in_flight -= 1
 
-    async def _accept(self, request: web.Request) -> web.Response:
-        key = request.match_info["instance"]
+    async def _accept(self, request: web.Request, key: str) -> web.StreamResponse:
         try:
             instance = await self._instances.lookup(key)
         except Exception as exc:
@@ -103,7 +142,9 @@ class WebhookEndpoint:
         problem = _body_problem(request.content_type, body)
         if problem:
             return _error(400, problem)
-        topic = h.topic(h.WEBHOOKS, instance.name)
+        topic = self._topics.get(instance.name)
+        if topic is None:
+            topic = self._topics[instance.name] = h.topic(h.WEBHOOKS, instance.name)
         if self._backlog_full(topic):
             return _error(429, "the source's backlog is full", headers={"Retry-After": "5"})
         webhook_id = _new_id()
@@ -111,7 +152,7 @@ class WebhookEndpoint:
             instance=instance.name,
             webhook_id=webhook_id,
             method=request.method,
-            url=str(request.url),
+            url=_url(request),
             request_headers=_flat_headers(request),
             received_at=h.rfc3339(),
         )
@@ -122,9 +163,7 @@ class WebhookEndpoint:
             return _error(503, "the event bus is unavailable", headers={"Retry-After": "2"})
         self.accepted += 1
         self._on_topic(topic)
-        return web.Response(
-            body=b'{"id":"%s"}' % webhook_id.encode(), status=202, content_type="application/json"
-        )
+        return _Accepted(webhook_id)
 
     def _backlog_full(self, topic: str) -> bool:
         """From a cached count refreshed in the background (no bus call on the hot path)."""
@@ -143,6 +182,47 @@ class WebhookEndpoint:
         self._backlog[topic] = (time.monotonic(), count)
 
 
+class _Accepted(web.StreamResponse):
+    """``202`` ``{"id": ...}``: the bytes ``web.Response(body=..., status=202,
+    content_type="application/json")`` sends, header for header, from a prebuilt header block
+    in one write (no header multidict, serialisation or length bookkeeping per webhook)."""
+
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(status=202)
+        self._answer = b'{"id":"%s"}' % webhook_id.encode()
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        if self._eof_sent:
+            return None
+        body = self._answer
+        version = request.version
+        keep_alive = self._keep_alive = request.keep_alive
+        connection = b""
+        if keep_alive:
+            if version == HttpVersion10:
+                connection = b"Connection: keep-alive\r\n"
+        elif version == HttpVersion11:
+            connection = b"Connection: close\r\n"
+        writer = request.writer
+        await writer.write_eof(
+            b"HTTP/%d.%d 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: %d"
+            b"\r\nDate: %s\r\nServer: %s\r\n%s\r\n%s"
+            % (
+                version.major,
+                version.minor,
+                len(body),
+                rfc822_formatted_time().encode(),
+                _SERVER,
+                connection,
+                body,
+            )
+        )
+        self._eof_sent = True
+        self._body_length = len(body)
+        return writer
+
+
+_SERVER = SERVER_SOFTWARE.encode()
 _random = bytearray()
 os.register_at_fork(after_in_child=_random.clear)  # a forked child never reuses the parent's
 
@@ -159,10 +239,58 @@ def _new_id() -> str:
     return raw.hex()
 
 
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "SERVING"})
+
+
+async def _not_found(request: web.Request, instance: str) -> web.Response:
+    raise web.HTTPNotFound()
+
+
+async def _expect(request: web.Request) -> None:
+    """aiohttp's default ``Expect`` handling (its router's, before any middleware): ``100
+    Continue`` for HTTP/1.1 ``100-continue``, 417 for anything else."""
+    expect = request.headers.get("Expect", "")
+    if request.version == HttpVersion11:
+        if expect.lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # the answer's own output starts after it
+        else:
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+    await request.writer.drain()
+
+
+def _unquote(value: str) -> str:
+    """A path segment as aiohttp's router gives it (its ``path_safe`` keeps %2F and %25)."""
+    if "%" not in value:
+        return value
+    return value.replace("%2F", "/").replace("%25", "%")
+
+
+_urls: dict[tuple[str, str, str], str] = {}  # (scheme, host, raw path) → str(request.url)
+_URLS_KEPT = 256
+
+
+def _url(request: web.Request) -> str:
+    """``str(request.url)``, remembered for the few URLs webhooks arrive on (building it
+    takes yarl a URL build and a join per request)."""
+    key = (request.scheme, request.host, request.raw_path)
+    url = _urls.get(key)
+    if url is None:
+        if len(_urls) >= _URLS_KEPT:
+            _urls.clear()
+        url = _urls[key] = str(request.url)
+    return url
+
+
 def _flat_headers(request: web.Request) -> dict[str, str]:
     """Header name → value; a repeated header's values joined by ", " (as fetch does)."""
-    flat: dict[str, str] = {}
-    for key, value in request.headers.items():
+    headers = request.headers
+    flat = {str(key): value for key, value in headers.items()}
+    if len(flat) == len(headers):
+        return flat  # no name repeated
+    flat = {}
+    for key, value in headers.items():
         name = str(key)
         flat[name] = f"{flat[name]}, {value}" if name in flat else value
     return flat

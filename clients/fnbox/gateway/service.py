@@ -62,7 +62,7 @@ class GatewayService:
         self.endpoint = WebhookEndpoint(
             settings=settings, bus=bus, instances=self.instances, on_topic=self.notice
         )
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self.port = 0
 
     def notice(self, topic: str) -> None:
@@ -75,7 +75,7 @@ class GatewayService:
         if not self._serve_http:
             return
         host, _, port = self.settings.listen.rpartition(":")
-        self._runner = web.AppRunner(self.endpoint.app(), access_log=None)
+        self._runner = web.ServerRunner(self.endpoint.server())
         await self._runner.setup()
         site = web.TCPSite(self._runner, host or "127.0.0.1", int(port))
         await site.start()

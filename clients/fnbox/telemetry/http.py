@@ -1,4 +1,4 @@
-"""The webhook gateway's HTTP spans and request metrics (an aiohttp middleware).
+"""The webhook gateway's HTTP spans and request metrics.
 
 Each webhook gets a SERVER span that starts its trace: a ``traceparent`` sent by the caller is
 linked, not continued (the endpoint is public; callers do not own fnbox's traces). 5xx answers
@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import (
     NonRecordingSpan,
+    ProxyTracerProvider,
     SpanContext,
     SpanKind,
     Status,
@@ -27,7 +28,7 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
-__all__ = ["observe_requests"]
+__all__ = ["observe"]
 
 tracer = trace.get_tracer("fnbox.gateway")
 meter = metrics.get_meter("fnbox.gateway")
@@ -66,28 +67,27 @@ _duration = meter.create_histogram(
         2.5,
     ),
 )
-_UNTRACED = frozenset({"/metrics", "/healthz"})
 _ids = RandomIdGenerator()
+_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Trace and count every request except the scrape and health endpoints."""
-    if request.path in _UNTRACED:
-        return await handler(request)
+async def observe(
+    request: web.Request, handler: Handler, route: str, instance: str
+) -> web.StreamResponse:
+    """``handler(request, instance)``'s answer, traced and counted: ``route`` is the matched
+    route's pattern (the path when none matched), ``instance`` the ``{instance}`` it holds."""
     start = time.perf_counter()
-    if getattr(trace.get_tracer_provider(), "sampler", None) is ALWAYS_OFF:
+    if _records_nothing():
         # Nothing is ever recorded: the webhook's trace is a context of fresh ids (what the
-        # SDK would make, without building a span nobody sees).
+        # SDK would make, without building a span nobody sees). The answer runs in a task of
+        # its own (aiohttp's, per request), whose context copy this changes.
         token = context.attach(trace.set_span_in_context(_unrecorded_root(), Context()))
         try:
-            return await _answer(request, handler, start, None)
+            return await _answer(request, handler, instance, start, None)
         finally:
             context.detach(token)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else request.path
     link = link_of(request.headers)
     with tracer.start_as_current_span(
         f"{request.method} {route}",
@@ -98,21 +98,34 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
             "http.request.method": request.method,
             "http.route": route,
             "url.path": request.path,
-            "fnbox.instance": request.match_info.get("instance", ""),
+            "fnbox.instance": instance,
         },
         record_exception=True,
         set_status_on_exception=True,
     ) as span:
-        return await _answer(request, handler, start, span)
+        return await _answer(request, handler, instance, start, span)
+
+
+_sampler_off: list[bool] = []  # whether the (set, final) tracer provider samples nothing
+
+
+def _records_nothing() -> bool:
+    if _sampler_off:
+        return _sampler_off[0]
+    provider = trace.get_tracer_provider()
+    off = getattr(provider, "sampler", None) is ALWAYS_OFF
+    if not isinstance(provider, ProxyTracerProvider):
+        _sampler_off.append(off)  # a process's tracer provider is set once
+    return off
 
 
 async def _answer(
-    request: web.Request, handler: Handler, start: float, span: trace.Span | None
+    request: web.Request, handler: Handler, instance: str, start: float, span: trace.Span | None
 ) -> web.StreamResponse:
     """``handler``'s answer, its status counted (and set on ``span`` when there is one)."""
     status = 500
     try:
-        response = await handler(request)
+        response = await handler(request, instance)
         status = response.status
         return response
     except web.HTTPException as exc:
@@ -137,6 +150,6 @@ def _unrecorded_root() -> NonRecordingSpan:
             trace_id=_ids.generate_trace_id(),
             span_id=_ids.generate_span_id(),
             is_remote=False,
-            trace_flags=TraceFlags(TraceFlags.DEFAULT),
+            trace_flags=_UNSAMPLED,
         )
     )
