@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 import orjson
 import pytest
+from fnbox.executor.spans import recording
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.functions.v1 import resources_pb2 as pb
 from fnbox.server.servicers import invoke as invoke_servicer
@@ -147,3 +148,45 @@ async def test_a_stream_invocation_has_a_span_only_when_its_trace_is_sampled(
         assert span.parent is not None and span.parent.span_id == int(PARENT_ID, 16)
     else:
         assert invokes == []
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [f"00-{TRACE_ID}-{PARENT_ID}-01", f"00-{TRACE_ID}-{PARENT_ID}-00", "00-bad", None],
+)
+async def test_a_stream_invocation_passes_its_callers_trace_on_when_nothing_records(
+    server_factory: ServerFactory,
+    header_sink: tuple[str, list[dict[str, str]]],
+    traceparent: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a tracer that never samples, the servicer starts no span and parses no context:
+    a valid traceparent reaches the function's fetch exactly as the caller sent it; without
+    one (or with a malformed one) the fetch still carries a new valid one."""
+    url, seen = header_sink
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    monkeypatch.setattr(invoke_servicer, "tracer", provider.get_tracer("fnbox.server"))
+    api = Api.of(await server_factory(tracer_provider=provider))
+    fn = await api.create_function(code=FETCHES, type=pb.FUNCTION_TYPE_DESTINATION)
+    answer = await _stream_once(
+        api,
+        ipb.InvokeFunctionRequest(
+            target=fn.id,
+            event=b'{"type":"track"}',
+            settings=orjson.dumps({"url": url}),
+            request_id="r1",
+            trace_context={} if traceparent is None else {"traceparent": traceparent},
+        ),
+    )
+    assert answer.result.outcome == ipb.OUTCOME_OK, answer.result.error
+    (headers,) = seen
+    if traceparent is not None and traceparent != "00-bad":
+        _, trace_id, _, flags = headers["traceparent"].split("-")
+        assert (trace_id, flags) == (TRACE_ID, traceparent[-2:])
+        if not recording():  # else (another test set a recording global provider) the
+            # executor's span continues it
+            assert headers["traceparent"] == traceparent
+    else:
+        version, trace_id, span_id, _ = headers["traceparent"].split("-")
+        assert version == "00" and len(trace_id) == 32 and len(span_id) == 16
+        assert int(trace_id, 16) and int(span_id, 16) and trace_id != TRACE_ID

@@ -171,8 +171,11 @@ class WorkerPool:
         try:
             if not recording():
                 return await self._invoke(spec, invocation, limits, segments, None)
+            # Under the caller's trace context when the invocation carries one (else the
+            # current one).
+            parent = _propagator.extract(invocation.trace) if invocation.trace else None
             with tracer.start_as_current_span(
-                "executor.invoke", attributes={"fnbox.function.key": function_key}
+                "executor.invoke", context=parent, attributes={"fnbox.function.key": function_key}
             ) as span:
                 result = await self._invoke(spec, invocation, limits, segments, span)
                 span.set_attribute("fnbox.worker.pid", result.worker_pid)
@@ -253,10 +256,14 @@ class WorkerPool:
         except TimeoutError:
             waited = self.settings.acquire_timeout_s
             raise PoolOverloaded(f"no worker for {spec.key} within {waited}s") from None
-        carrier = dict(invocation.trace)
         if span is None:
-            inject_or_start(carrier)
+            # The caller's trace headers as they came, else the current context's (or new).
+            carrier = invocation.trace
+            if "traceparent" not in carrier:
+                carrier = {}
+                inject_or_start(carrier)
         else:
+            carrier = dict(invocation.trace)
             _propagator.inject(carrier)
             span.set_attribute("fnbox.worker.pid", worker.pid)
         header = {"t": "invoke", "kind": invocation.kind, "trace": carrier}

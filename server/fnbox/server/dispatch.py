@@ -85,14 +85,19 @@ class Dispatcher:
         self._revealed: dict[str, tuple[InstanceRecord, bytes]] = {}
 
     async def invoke(
-        self, principal: Principal, request: ipb.InvokeFunctionRequest
+        self,
+        principal: Principal,
+        request: ipb.InvokeFunctionRequest,
+        trace_headers: dict[str, str] | None = None,
     ) -> ipb.InvocationResult:
+        """``trace_headers``: the trace context for the worker, when it is not the current
+        one's (see InvokeMixin)."""
         current = trace.get_current_span()
         span = current if current.is_recording() else None
         if span is not None and request.request_id:
             span.set_attribute("fnbox.request_id", request.request_id)
         target = await self._resolve(principal, request, span)
-        invocation = _invocation(request, target.spec.type, target.settings)
+        invocation = _invocation(request, target.spec.type, target.settings, trace_headers)
         return await self._run(target.spec, invocation, target.version_name, target, span)
 
     async def run(
@@ -302,6 +307,7 @@ def _invocation(
     request: ipb.InvokeFunctionRequest | ipb.RunFunctionRequest,
     function_type: ex.FunctionType,
     settings: bytes,
+    trace_headers: dict[str, str] | None = None,
 ) -> ex.Invocation:
     which = request.WhichOneof("input")
     if which is None:
@@ -325,13 +331,16 @@ def _invocation(
                 body=webhook.body,
             ),
             settings=settings,
+            trace=trace_headers or {},
         )
     if which == "event":
         event = request.event
         if not (event[:1] == b"{" or _OBJECT_START.match(event)):
             raise InvalidArgument("event must be a JSON object", reason="INVALID_EVENT")
-        return ex.Invocation(kind="event", payload=event, settings=settings)
+        return ex.Invocation(
+            kind="event", payload=event, settings=settings, trace=trace_headers or {}
+        )
     events = request.events
     if not (events[:1] == b"[" or _ARRAY_START.match(events)):
         raise InvalidArgument("events must be a JSON array", reason="INVALID_EVENT")
-    return ex.Invocation(kind="batch", payload=events, settings=settings)
+    return ex.Invocation(kind="batch", payload=events, settings=settings, trace=trace_headers or {})

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import grpc
 from fnbox.client.pipeline import size_bounded
+from fnbox.executor.spans import recording
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.server.auth import Principal
 from fnbox.server.dispatch import Dispatcher
@@ -19,6 +21,7 @@ from fnbox.server.store.base import Role
 from fnbox.telemetry.propagation import context_of, unsampled_parent, within
 from fnbox.telemetry.spans import record_fault
 from opentelemetry import trace
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
 tracer = trace.get_tracer("fnbox.server")
@@ -28,6 +31,27 @@ BatchContext = grpc.aio.ServicerContext[ipb.InvokeStreamBatchRequest, ipb.Invoke
 # A batch of answers is split at about this size, so that it stays well under the message
 # limit (a single larger answer still travels alone, as on InvokeStream).
 _BATCH_BYTES = 1024 * 1024
+# A valid traceparent of version 00 (ids not all zero).
+_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def _spans_record() -> bool:
+    """Whether the servicer's tracer may record a span: as the global provider's (through
+    the proxy ``get_tracer`` returned), else unless it is an SDK tracer that never samples."""
+    if isinstance(tracer, trace.ProxyTracer):
+        return recording()
+    return getattr(tracer, "sampler", None) is not ALWAYS_OFF
+
+
+def _passed_on(trace_context: Any) -> dict[str, str] | None:
+    """The caller's trace headers for the worker, as they came, when they are a valid
+    traceparent alone (the common form); None otherwise."""
+    if len(trace_context) != 1:
+        return None
+    header = trace_context.get("traceparent")
+    if header is None or _TRACEPARENT.fullmatch(header) is None:
+        return None
+    return {"traceparent": header}
 
 
 class InvokeMixin:
@@ -86,11 +110,11 @@ class InvokeMixin:
         running: set[asyncio.Task[None]] = set()
 
         async def answer(
-            request: ipb.InvokeFunctionRequest,
+            request: ipb.InvokeFunctionRequest, trace: dict[str, str] | None = None
         ) -> tuple[ipb.InvokeStreamResponse, Exception | None]:
             """The answer to ``request``, and the platform fault it reports (if any)."""
             try:
-                result = await self.dispatcher.invoke(principal, request)
+                result = await self.dispatcher.invoke(principal, request, trace)
             except Exception as exc:
                 status = rpc_status_of(exc)
                 return ipb.InvokeStreamResponse(request_id=request.request_id, status=status), exc
@@ -98,6 +122,13 @@ class InvokeMixin:
 
         async def invoke_one(request: ipb.InvokeFunctionRequest) -> None:
             # Each request continues its caller's trace (metadata is per stream, not request).
+            if not _spans_record():
+                # No span would be recorded under any parent: the caller's traceparent goes to
+                # the worker as it came (no parse, context, attach or re-format per request),
+                # as a unary call's does; anything else gets a new one there.
+                response, _ = await answer(request, _passed_on(request.trace_context))
+                done.put_nowait(response)
+                return
             parent = context_of(request.trace_context)
             if parent is not None and unsampled_parent(parent):
                 # A span under an unsampled parent is never recorded: keep the caller's
