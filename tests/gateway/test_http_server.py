@@ -169,6 +169,15 @@ async def test_body_limit_also_for_chunked_bodies(gateway: Gateway) -> None:
     assert orjson.loads(_body(chunked)) == {"error": f"body over {MAX_BODY} bytes"}
     (small,) = await gateway.exchange(_chunked(gateway.path, b'{"a":"' + b"x" * 1500 + b'"}'))
     assert _status(small) == 202
+    for body, status in ((big, 413), (b'{"a":"' + b"x" * 1500 + b'"}', 202)):
+        # the body still arriving when the gateway reads it
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.service.port)
+        raw = _chunked(gateway.path, body)
+        writer.write(raw[:300])
+        await asyncio.sleep(0.2)
+        writer.write(raw[300:])
+        assert _status(await _response(reader)) == status
+        writer.close()
 
 
 async def test_pipelined_requests_are_answered_in_order(gateway: Gateway) -> None:
