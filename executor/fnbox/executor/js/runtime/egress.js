@@ -107,20 +107,43 @@ async function makeDispatcher(options) {
     const A = await agentClass();
     base = new A({ connect: { lookup: makeLookup(allow) } });
   }
-  // The verdict on an origin depends on its host only, and `allow` is fixed: kept per origin.
-  const verdicts = new Map();
+  const checkOrigin = originCheck(allow);
   return base.compose((dispatch) => (opts, handler) => {
-    const key = String(opts.origin);
-    let denied = verdicts.get(key);
-    if (denied === undefined) {
-      const { hostname } = new URL(key);
-      denied = isDenied(hostname, allow) ? hostname : null;
-      if (verdicts.size >= 256) verdicts.clear();
-      verdicts.set(key, denied);
-    }
-    if (denied !== null) throw deniedError(denied, canonical(denied));
+    checkOrigin(String(opts.origin));
     return dispatch(opts, handler);
   });
 }
 
-module.exports = { isDenied, allowList, makeDispatcher, deniedError, canonical };
+/**
+ * checkOrigin(origin): throws the EGRESS_DENIED error when the origin's host is an IP literal
+ * the policy refuses (hostnames are checked by the lookup at connect time). The verdict on an
+ * origin depends on its host only, and `allow` is fixed: kept per origin.
+ */
+function originCheck(allow) {
+  const verdicts = new Map();
+  return function checkOrigin(origin) {
+    let denied = verdicts.get(origin);
+    if (denied === undefined) {
+      const { hostname } = new URL(origin);
+      denied = isDenied(hostname, allow) ? hostname : null;
+      if (verdicts.size >= 256) verdicts.clear();
+      verdicts.set(origin, denied);
+    }
+    if (denied !== null) throw deniedError(denied, canonical(denied));
+  };
+}
+
+/**
+ * The guard of a direct connection (./h1.js, no proxy): {checkOrigin, connect(host, port)},
+ * connect opening a socket whose every DNS answer goes through the policy.
+ */
+function makeGuard(options) {
+  const allow = allowList(options.egress_allow);
+  const lookup = makeLookup(allow);
+  return {
+    checkOrigin: originCheck(allow),
+    connect: (host, port) => net.connect({ host, port, lookup }),
+  };
+}
+
+module.exports = { isDenied, allowList, makeDispatcher, makeGuard, deniedError, canonical };
