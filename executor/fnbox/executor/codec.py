@@ -83,11 +83,18 @@ def decode_rest(rest: bytes | memoryview) -> Frame:
         if body_len:
             raise ProtocolError(f"frame has a {body_len}-byte body but no 'seg' list")
         return Frame(header)
-    if not isinstance(seg, list) or not all(type(n) is int and n >= 0 for n in seg):
+    if type(seg) is not list:
         raise ProtocolError("'seg' must be a list of non-negative integers")
-    if sum(seg) != body_len:
-        raise ProtocolError(f"'seg' sums to {sum(seg)} but the body has {body_len} bytes")
-    view = memoryview(rest)
+    total = 0
+    for n in seg:
+        if type(n) is not int or n < 0:
+            raise ProtocolError("'seg' must be a list of non-negative integers")
+        total += n
+    if total != body_len:
+        raise ProtocolError(f"'seg' sums to {total} but the body has {body_len} bytes")
+    if not seg:
+        return Frame(header, [])
+    view = rest if isinstance(rest, memoryview) else memoryview(rest)
     segments: list[bytes] = []
     pos = end
     for n in seg:
@@ -133,12 +140,12 @@ class FrameDecoder:
         frames: list[Frame] = []
         view = memoryview(data)
         pos, end = 0, len(data)
+        limit = self._max - PREFIX_SIZE
         while end - pos >= PREFIX_SIZE:
-            stop = (
-                pos
-                + PREFIX_SIZE
-                + rest_length(data[pos : pos + PREFIX_SIZE], max_frame_bytes=self._max)
-            )
+            (rest_len,) = PREFIX.unpack_from(data, pos)
+            if rest_len > limit or rest_len < MIN_REST:  # rest_length raises the error
+                rest_length(data[pos : pos + PREFIX_SIZE], max_frame_bytes=self._max)
+            stop = pos + PREFIX_SIZE + rest_len
             if stop > end:
                 self._need = stop - pos
                 break

@@ -158,25 +158,34 @@ def decode_result(frame: Frame, worker_pid: int) -> InvocationResult:
             batch = []
         if pos != len(segments):
             raise ProtocolError(f"result announces {pos} segments but carries {len(segments)}")
-        requests = [
-            OutboundRequest(
-                method=str(r.get("method", "")),
-                url=str(r.get("url", "")),
-                status=int(r.get("status") or 0),
-                duration_ms=float(r.get("duration_ms") or 0),
-                error=str(r.get("error") or ""),
-                start_ms=float(r.get("start_ms") or 0),
-            )
-            for r in h.get("requests") or ()
-        ]
+        # Most results have no requests, logs or error: no comprehension (a function call
+        # each) and no look-up for them.
+        raw_requests = h.get("requests")
+        requests = (
+            [
+                OutboundRequest(
+                    method=str(r.get("method", "")),
+                    url=str(r.get("url", "")),
+                    status=int(r.get("status") or 0),
+                    duration_ms=float(r.get("duration_ms") or 0),
+                    error=str(r.get("error") or ""),
+                    start_ms=float(r.get("start_ms") or 0),
+                )
+                for r in raw_requests
+            ]
+            if raw_requests
+            else []
+        )
+        raw_logs = h.get("logs")
+        raw_error = h.get("error")
         return InvocationResult(
             outcome=outcome,
-            events=segments[:n_events],
-            objects=segments[n_events : n_events + n_objects],
+            events=segments[:n_events] if n_events else [],
+            objects=segments[n_events : n_events + n_objects] if n_objects else [],
             returned=returned,
             batch=batch,
-            error=user_error(h.get("error")),
-            logs=[str(line) for line in h.get("logs") or ()],
+            error=None if raw_error is None else user_error(raw_error),
+            logs=[str(line) for line in raw_logs] if raw_logs else [],
             logs_truncated=bool(h.get("logs_truncated")),
             requests=requests,
             duration_ms=float(h.get("duration_ms") or 0),

@@ -158,7 +158,7 @@ class Dispatcher:
         self, principal: Principal, request: ipb.InvokeFunctionRequest, span: trace.Span | None
     ) -> Target:
         target = request.target
-        kind = names.kind_of(target)
+        kind = _target_kind(target)
         if kind != names.INSTANCE and request.version:
             raise InvalidArgument(
                 "version is only for instance targets", reason="VERSION_NOT_ALLOWED"
@@ -282,6 +282,9 @@ class Dispatcher:
 
 
 _MAX_SPECS = 10_000
+
+
+_target_kind = functools.lru_cache(maxsize=4096)(names.kind_of)
 
 
 @functools.lru_cache(maxsize=4096)
