@@ -195,3 +195,45 @@ def test_interim_answers_are_skipped(rt: Runtime, serve: Callable[[Script], RawS
     )
     r = rt.run(f"console.log(await (await fetch('{server.url}/')).text())", egress_allow=ALLOW)
     assert r["logs"] == ["done"]
+
+
+def test_request_headers_are_checked_as_undici_checks_them(
+    rt: Runtime, serve: Callable[[Script], RawServer]
+) -> None:
+    heads: list[bytes] = []
+
+    def answer(head: bytes) -> tuple[bytes, bool]:
+        heads.append(head)
+        return b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", False
+
+    server = serve(answer)
+    body = f"""
+    const tries = [
+      {{'connection': 'close'}}, {{'host': 'other.example'}}, {{'content-length': '2'}},
+      {{'content-length': '3'}}, {{'transfer-encoding': 'chunked'}}, {{'keep-alive': 'timeout=5'}},
+      {{'upgrade': 'websocket'}}, {{'expect': '100-continue'}}, {{'connection': 'a b'}},
+    ];
+    for (const headers of tries) {{
+      try {{ console.log((await fetch('{server.url}/', {{method: 'POST', body: 'ab', headers}})).status) }}
+      catch (e) {{ console.log(e.message, e.cause.code) }}
+    }}
+    """
+    r = rt.run(body, egress_allow=ALLOW)
+    assert r["logs"] == [
+        "200",
+        "200",
+        "200",
+        "fetch failed UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
+        "fetch failed UND_ERR_INVALID_ARG",
+        "fetch failed UND_ERR_INVALID_ARG",
+        "fetch failed UND_ERR_INVALID_ARG",
+        "fetch failed UND_ERR_NOT_SUPPORTED",
+        "fetch failed UND_ERR_INVALID_ARG",
+    ], r
+    lines = [[line.lower() for line in h.split(b"\r\n")[1:]] for h in heads]
+    assert [x for x in lines[0] if x.startswith(b"connection")] == [b"connection: close"]
+    assert [x for x in lines[1] if x.startswith(b"host")] == [b"host: other.example"]
+    assert [x for x in lines[2] if x.startswith(b"content-length")] == [b"content-length: 2"]
+    assert len(heads) == 3
+    # `connection: close` ended the first connection (undici's Agent opened 4 here)
+    assert server.connections == 2

@@ -42,21 +42,60 @@ function invalidArgument(message) {
   return Object.assign(new Error(message), { name: 'InvalidArgumentError', code: 'UND_ERR_INVALID_ARG' });
 }
 
-/** The request's bytes as undici writes them (writeH1 / writeBuffer); checked as undici does. */
-function requestHead(method, path, host, headers, body, reset) {
+/**
+ * The request's head as undici writes it (writeH1 / writeBuffer), its headers checked as
+ * undici's processHeader does: `host` replaces the URL's, `content-length` must match the
+ * body, `connection` only says whether the connection closes after this exchange (`close`),
+ * transfer-encoding / keep-alive / upgrade / expect are refused. `headers`: flat, lower-case
+ * names. -> {head, reset}; reset: the connection ends after this exchange.
+ */
+function requestHead(method, path, urlHost, headers, body) {
   if (!TOKEN.test(method)) throw invalidArgument('invalid request method');
   if (/[^\x21-\x7e]/.test(path) || path[0] !== '/') throw invalidArgument('invalid request path');
-  let head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: ${reset ? 'close' : 'keep-alive'}\r\n`;
+  let host = null;
+  let declaredLength = null;
+  // as undici: a HEAD answer or a body sent with a method that expects none ends the connection
+  let reset = method === 'HEAD' || (body !== null && body.length > 0 && !EXPECTS_PAYLOAD.has(method));
+  let lines = '';
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
     const value = headers[i + 1];
     if (!TOKEN.test(name)) throw invalidArgument('invalid header key');
     if (BAD_VALUE.test(value)) throw invalidArgument(`invalid ${name} header`);
-    head += `${name}: ${value}\r\n`;
+    switch (name) {
+      case 'host':
+        if (host !== null) throw invalidArgument('duplicate host header');
+        host = value;
+        break;
+      case 'content-length':
+        if (declaredLength !== null) throw invalidArgument('duplicate content-length header');
+        if (!/^[0-9]+$/.test(value)) throw invalidArgument('invalid content-length header');
+        declaredLength = parseInt(value, 10);
+        break;
+      case 'transfer-encoding': case 'keep-alive': case 'upgrade':
+        throw invalidArgument(`invalid ${name} header`);
+      case 'connection':
+        for (const token of value.toLowerCase().split(',')) {
+          const t = token.trim();
+          if (!TOKEN.test(t)) throw invalidArgument('invalid connection header');
+          if (t === 'close') reset = true;
+        }
+        break;
+      case 'expect':
+        throw Object.assign(new Error('expect header not supported'), { name: 'NotSupportedError', code: 'UND_ERR_NOT_SUPPORTED' });
+      default:
+        lines += `${name}: ${value}\r\n`;
+    }
   }
-  const length = body === null ? null : body.length;
-  if (length !== null && (length > 0 || EXPECTS_PAYLOAD.has(method))) head += `content-length: ${length}\r\n`;
-  return `${head}\r\n`;
+  const length = body === null ? 0 : body.length;
+  if (length > 0 && declaredLength !== null && declaredLength !== length && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') {
+    throw Object.assign(new Error('Request body length does not match content-length header'), {
+      name: 'RequestContentLengthMismatchError', code: 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+    });
+  }
+  let head = `${method} ${path} HTTP/1.1\r\nhost: ${host === null ? urlHost : host}\r\nconnection: ${reset ? 'close' : 'keep-alive'}\r\n${lines}`;
+  if (length > 0 || (body !== null && EXPECTS_PAYLOAD.has(method))) head += `content-length: ${length}\r\n`;
+  return { head: `${head}\r\n`, reset };
 }
 
 /** One exchange's response parser; feeds the handler. */
@@ -367,9 +406,7 @@ class H1Pool {
    * `headers`: flat [name, value, ...]; `body`: a Buffer or null. Throws only for a bad call.
    */
   dispatch(url, method, headers, body, handler) {
-    // as undici: a HEAD answer or a body sent with a method that expects none ends the connection
-    const reset = method === 'HEAD' || (body !== null && body.length > 0 && !EXPECTS_PAYLOAD.has(method));
-    const head = requestHead(method, url.pathname + url.search, url.host, headers, body, reset);
+    const { head, reset } = requestHead(method, url.pathname + url.search, url.host, headers, body);
     const key = url.origin;
     const list = this.idle.get(key);
     let conn = null;
