@@ -22,6 +22,12 @@ from fnbox.gateway.service import GatewayService
 from fnbox.gateway.settings import GatewaySettings
 from fnbox.server.app import ControlService
 from fnbox.server.settings import GrpcSettings, Settings
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.e2e import pipeline
 
@@ -261,3 +267,54 @@ async def test_the_202_is_what_aiohttp_would_send(request_head: str) -> None:
         answers.append(re.sub(rb"Date: [^\r]+", b"Date: -", answer))
     assert answers[0] == answers[1]
     assert answers[0].startswith(b"HTTP/1.")
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    """Finished spans of this process (on the global SDK provider, made if missing)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    if provider.sampler is ALWAYS_OFF:
+        pytest.skip("this process's tracer provider records no spans")
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+async def test_the_webhook_span(gateway: Gateway, spans: InMemorySpanExporter) -> None:
+    caller_trace = "0af7651916cd43dd8448eb211c80319c"
+    traceparent = f"traceparent: 00-{caller_trace}-b7ad6b7169203331-01\r\n"
+    (accepted,) = await gateway.exchange(_post(gateway.path, b"{}", extra=traceparent))
+    assert _status(accepted) == 202
+    (missing,) = await gateway.exchange(_post("/nope", b"{}"))
+    assert _status(missing) == 404
+    await gateway.bus.close()  # the bus goes away: 503, the platform's fault
+    (unavailable,) = await gateway.exchange(_post(gateway.path, b"{}"))
+    assert _status(unavailable) == 503
+    instance = gateway.path.rsplit("/", 1)[1]
+    served = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    webhooks = [
+        s
+        for s in served
+        if s.name == "POST /v1/sources/{instance}"
+        and (s.attributes or {}).get("fnbox.instance") == instance
+    ]
+    ok, failed = webhooks
+    assert dict(ok.attributes or {}) == {
+        "http.request.method": "POST",
+        "http.route": "/v1/sources/{instance}",
+        "url.path": gateway.path,
+        "fnbox.instance": instance,
+        "http.response.status_code": 202,
+    }
+    assert ok.parent is None and ok.context is not None
+    assert f"{ok.context.trace_id:032x}" != caller_trace  # a trace of its own, linked
+    assert [f"{link.context.trace_id:032x}" for link in ok.links] == [caller_trace]
+    assert ok.status.status_code is StatusCode.UNSET
+    assert (failed.attributes or {})["http.response.status_code"] == 503
+    assert failed.status.status_code is StatusCode.ERROR and not failed.links
+    (nope,) = [s for s in served if s.name == "POST /nope"]
+    assert (nope.attributes or {})["http.route"] == "/nope"
+    assert (nope.attributes or {})["http.response.status_code"] == 404
