@@ -237,3 +237,20 @@ def test_request_headers_are_checked_as_undici_checks_them(
     assert len(heads) == 3
     # `connection: close` ended the first connection (undici's Agent opened 4 here)
     assert server.connections == 2
+
+
+def test_connection_idle_for_a_while_is_reused_after_a_check(
+    rt: Runtime, serve: Callable[[Script], RawServer]
+) -> None:
+    server = serve(lambda head: (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", False))
+    closing = serve(lambda head: (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", True))
+    body = f"""
+    for (const url of ['{server.url}', '{closing.url}']) {{
+      console.log(await (await fetch(url)).text());
+      await new Promise((r) => setTimeout(r, 1100));
+      console.log(await (await fetch(url, {{method: 'POST', body: 'x'}})).text());
+    }}
+    """
+    r = rt.run(body, egress_allow=ALLOW)
+    assert r["logs"] == ["ok"] * 4, r
+    assert (server.connections, closing.connections) == (1, 2)

@@ -23,6 +23,7 @@ const IDLE_MS = 4000; // undici's default keep-alive timeout
 const IDLE_HINT_MARGIN_MS = 2000; // undici's keepAliveTimeoutThreshold: a server's `keep-alive: timeout=N` minus this
 const IDLE_MAX_MS = 600000;
 const CONNECT_TIMEOUT_MS = 10000; // undici's default connect timeout
+const VALIDATE_AFTER_IDLE_MS = 1000;
 const KEEP_ALIVE_TIMEOUT = /timeout=(\d+)/;
 const MAX_IDLE_PER_ORIGIN = 16;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -407,9 +408,14 @@ class H1Pool {
    */
   dispatch(url, method, headers, body, handler) {
     const { head, reset } = requestHead(method, url.pathname + url.search, url.host, headers, body);
+    this.send(url, method, head, reset, body, handler);
+  }
+
+  send(url, method, head, reset, body, handler) {
     const key = url.origin;
     const list = this.idle.get(key);
     let conn = null;
+    let idleFor = 0;
     if (list !== undefined) {
       const now = Date.now();
       while (conn === null && list.length) {
@@ -420,12 +426,29 @@ class H1Pool {
         }
       }
       if (list.length === 0) this.idle.delete(key);
-      if (conn !== null) conn.socket.ref();
+      if (conn !== null) {
+        conn.socket.ref();
+        idleFor = now - (conn.idleUntil - conn.idleMs);
+      }
     }
     if (conn === null) {
       const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
       conn = new Connection(this, key, this.connect(host, Number(url.port) || 80));
+    } else if (idleFor > VALIDATE_AFTER_IDLE_MS) {
+      // undici's idle-socket check, for a connection idle long enough that the server may be
+      // closing it: one timer turn for its end to show before anything is written on it (a
+      // connection reused soon after its last answer skips this)
+      const idle = conn;
+      setTimeout(() => {
+        if (idle.dead) this.send(url, method, head, reset, body, handler);
+        else this.start(idle, method, head, reset, body, handler);
+      }, 0);
+      return;
     }
+    this.start(conn, method, head, reset, body, handler);
+  }
+
+  start(conn, method, head, reset, body, handler) {
     conn.reset = reset;
     const ex = new Exchange(conn, handler, method);
     conn.exchange = ex;
