@@ -318,3 +318,5 @@ async def test_the_webhook_span(gateway: Gateway, spans: InMemorySpanExporter) -
     (nope,) = [s for s in served if s.name == "POST /nope"]
     assert (nope.attributes or {})["http.route"] == "/nope"
     assert (nope.attributes or {})["http.response.status_code"] == 404
+    # A 404 is the caller's: answered, not a fault of ours, and no exception event.
+    assert nope.status.status_code is StatusCode.UNSET and not nope.events

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
+from fnbox.telemetry.histograms import histogram
 from fnbox.telemetry.propagation import link_of
 from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
@@ -49,11 +50,13 @@ _requests = meter.create_observable_counter(
     unit="1",
     description="Webhook requests answered, by status code.",
 )
-_duration = meter.create_histogram(
+_duration = histogram(
     "fnbox.gateway.request.duration",
+    scope="fnbox.gateway",
+    labels=("status",),
     unit="s",
     description="Time to answer a webhook request (stored durably on the bus for 202).",
-    explicit_bucket_boundaries_advisory=(
+    bounds=(
         0.001,
         0.0025,
         0.005,
@@ -100,8 +103,10 @@ async def observe(
             "url.path": request.path,
             "fnbox.instance": instance,
         },
-        record_exception=True,
-        set_status_on_exception=True,
+        # An HTTPException is an answer (a 404 is the caller's, not ours): _answer records
+        # the status, and the exception only of what was not answered.
+        record_exception=False,
+        set_status_on_exception=False,
     ) as span:
         return await _answer(request, handler, instance, start, span)
 
@@ -131,6 +136,10 @@ async def _answer(
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except Exception as exc:
+        if span is not None:
+            span.record_exception(exc)
+        raise
     finally:
         if span is not None:
             span.set_attribute("http.response.status_code", status)
@@ -141,7 +150,7 @@ async def _answer(
 
 def _count(status: int, start: float) -> None:
     _request_counts[status] = _request_counts.get(status, 0) + 1
-    _duration.record(time.perf_counter() - start, {"status": str(status)})
+    _duration.record(time.perf_counter() - start, (str(status),))
 
 
 def _unrecorded_root() -> NonRecordingSpan:
