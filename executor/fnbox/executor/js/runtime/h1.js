@@ -229,6 +229,7 @@ class Exchange {
     const m = STATUS_LINE.exec(lines[0]);
     if (!m) throw parserError('Invalid status line', 'HPE_INVALID_CONSTANT');
     const status = Number(m[2]);
+    this.conn.idleMs = IDLE_MS; // unless this answer's keep-alive header says otherwise
     const headers = {};
     let contentLength = null;
     let chunked = false;
