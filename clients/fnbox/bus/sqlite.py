@@ -146,7 +146,7 @@ class SqliteBus(Bus):
         stored = outbox.items
         start = len(stored)
         for data, headers, dedup_id in items:
-            stored.append(StoredItem(bytes(data), _encode(headers) if headers else None, dedup_id))
+            stored.append((bytes(data), _encode(headers) if headers else None, dedup_id))
         if acks:
             outbox.acks.extend(acks)
         future: asyncio.Future[list[int]] = loop.create_future()
@@ -340,9 +340,10 @@ class SqliteBus(Bus):
         )
 
     def _delivery(self, row: LeasedRow, topic: str, tid: int, group: str, lease: float) -> Delivery:
-        headers: dict[str, str] = orjson.loads(row.headers) if row.headers else {}
-        message = Message(str(row.seq), topic, row.data, headers, row.attempt, row.published_at)
-        return _SqliteDelivery(self, message, tid=tid, group=group, seq=row.seq, lease=lease)
+        seq, data, encoded, published_at, attempt = row
+        headers: dict[str, str] = orjson.loads(encoded) if encoded else {}
+        message = Message(str(seq), topic, data, headers, attempt, published_at)
+        return _SqliteDelivery(self, message, tid=tid, group=group, seq=seq, lease=lease)
 
     async def _join(self, db: SqliteThread, name: str, group: str) -> int:
         # Registering the group before the first probe keeps compaction from deleting messages

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import orjson
 
@@ -73,22 +72,12 @@ def init_schema(conn: sqlite3.Connection, busy_timeout: float) -> None:
         raise
 
 
-@dataclass(frozen=True, slots=True)
-class StoredItem:
-    """A message to store: payload, JSON-encoded headers (or None), dedup id (or None)."""
-
-    data: bytes
-    headers: bytes | None
-    dedup_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LeasedRow:
-    seq: int
-    data: bytes
-    headers: bytes | None
-    published_at: float
-    attempt: int
+# Plain tuples: one of each per message, built in the event loop and in the bus thread.
+StoredItem = tuple[bytes, bytes | None, str | None]
+"""A message to store: payload, JSON-encoded headers (or None), dedup id (or None)."""
+LeasedRow = tuple[int, bytes, bytes | None, float, int]
+"""A leased message as the lease query returns it: seq, payload, JSON-encoded headers (or
+None), published_at, attempt."""
 
 
 class BusTables:
@@ -131,7 +120,7 @@ class BusTables:
         tid = self.topic_id(conn, topic, create=True)
         assert tid is not None
         known: dict[str, int] = {}
-        ids = [item.dedup_id for item in items if item.dedup_id is not None]
+        ids = [dedup_id for _, _, dedup_id in items if dedup_id is not None]
         if ids:
             known.update(
                 conn.execute(
@@ -148,15 +137,14 @@ class BusTables:
         seqs: list[int] = []
         rows: list[tuple[int, int, bytes, bytes | None, float]] = []
         dedup_rows: list[tuple[int, str, int, float]] = []
-        for item in items:
-            dedup_id = item.dedup_id
+        for data, headers, dedup_id in items:
             if dedup_id is not None:
                 seen = known.get(dedup_id)
                 if seen is not None:
                     seqs.append(seen)
                     continue
             last += 1
-            rows.append((last, tid, item.data, item.headers, now))
+            rows.append((last, tid, data, headers, now))
             if dedup_id is not None:
                 known[dedup_id] = last
                 dedup_rows.append((tid, dedup_id, last, now))
@@ -205,43 +193,38 @@ class BusTables:
     ) -> list[LeasedRow]:
         """Redeliveries that are due first, then messages past the group's cursor."""
         until = now + lease
-        rows = [
-            LeasedRow(seq, data, headers, published_at, attempt + 1)
-            for seq, data, headers, published_at, attempt in conn.execute(
-                "SELECT l.seq, m.data, m.headers, m.published_at, l.attempt FROM leases AS l"
-                " JOIN messages AS m ON m.seq = l.seq"
-                " WHERE l.topic_id = ? AND l.group_name = ? AND l.visible_at <= ?"
-                " ORDER BY l.visible_at, l.seq LIMIT ?",
-                (tid, group, now, batch),
-            )
-        ]
+        # The rows as sqlite3 returns them (LeasedRow tuples, attempt already counted).
+        rows: list[LeasedRow] = conn.execute(
+            "SELECT l.seq, m.data, m.headers, m.published_at, l.attempt + 1 FROM leases AS l"
+            " JOIN messages AS m ON m.seq = l.seq"
+            " WHERE l.topic_id = ? AND l.group_name = ? AND l.visible_at <= ?"
+            " ORDER BY l.visible_at, l.seq LIMIT ?",
+            (tid, group, now, batch),
+        ).fetchall()
         if rows:
             conn.executemany(
                 "UPDATE leases SET attempt = ?, visible_at = ? WHERE topic_id = ?"
                 " AND group_name = ? AND seq = ?",
-                [(row.attempt, until, tid, group, row.seq) for row in rows],
+                [(row[4], until, tid, group, row[0]) for row in rows],
             )
         if len(rows) < batch:
-            fresh = [
-                LeasedRow(seq, data, headers, published_at, 1)
-                for seq, data, headers, published_at in conn.execute(
-                    "SELECT seq, data, headers, published_at FROM messages"
-                    " WHERE topic_id = ? AND seq > COALESCE("
-                    "  (SELECT cursor FROM groups WHERE topic_id = ? AND name = ?), 0)"
-                    " ORDER BY seq LIMIT ?",
-                    (tid, tid, group, batch - len(rows)),
-                )
-            ]
+            fresh: list[LeasedRow] = conn.execute(
+                "SELECT seq, data, headers, published_at, 1 FROM messages"
+                " WHERE topic_id = ? AND seq > COALESCE("
+                "  (SELECT cursor FROM groups WHERE topic_id = ? AND name = ?), 0)"
+                " ORDER BY seq LIMIT ?",
+                (tid, tid, group, batch - len(rows)),
+            ).fetchall()
             if fresh:
                 conn.executemany(
                     "INSERT INTO leases (topic_id, group_name, seq, attempt, visible_at)"
                     " VALUES (?, ?, ?, 1, ?)",
-                    [(tid, group, row.seq, until) for row in fresh],
+                    [(tid, group, row[0], until) for row in fresh],
                 )
                 conn.execute(
                     "INSERT INTO groups (topic_id, name, cursor) VALUES (?, ?, ?)"
                     " ON CONFLICT (topic_id, name) DO UPDATE SET cursor = excluded.cursor",
-                    (tid, group, fresh[-1].seq),
+                    (tid, group, fresh[-1][0]),
                 )
                 rows.extend(fresh)
         return rows
