@@ -12,6 +12,7 @@ from fnbox.executor.spans import recording
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.functions.v1 import resources_pb2 as pb
 from fnbox.server.servicers import invoke as invoke_servicer
+from fnbox.server.telemetry import instrument
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -190,3 +191,32 @@ async def test_a_stream_invocation_passes_its_callers_trace_on_when_nothing_reco
         version, trace_id, span_id, _ = headers["traceparent"].split("-")
         assert version == "00" and len(trace_id) == 32 and len(span_id) == 16
         assert int(trace_id, 16) and int(span_id, 16) and trace_id != TRACE_ID
+
+
+async def test_handlers_registered_by_method_are_served_and_spanned() -> None:
+    """``add_registered_method_handlers`` (all the generated code calls, besides the generic
+    handler) serves its methods, through a generic handler, each in a server span."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    server = grpc.aio.server()
+    instrument(server, provider)
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return request[::-1]
+
+    server.add_registered_method_handlers(  # type: ignore[attr-defined]
+        "test.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await channel.unary_unary("/test.Echo/Echo", None, None)(b"abc") == b"cba"
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await channel.unary_unary("/test.Echo/Other", None, None)(b"abc")
+            assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        await server.stop(None)
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "/test.Echo/Echo" and span.kind is SpanKind.SERVER
