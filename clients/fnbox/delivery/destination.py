@@ -191,6 +191,11 @@ class DestinationWorker:
         if not config.exists:
             gone = NotFound("the destination instance no longer exists", code=_NOT_FOUND)
             return [_Settle(Verdict.FAIL, error=gone) for _ in deliveries]
+        if len(deliveries) == 1 and not config.insert_instance:  # the usual round, directly
+            message = deliveries[0].message
+            return await self._invoke(
+                config, int(message.headers.get(h.VERSION) or 0), [message.data]
+            )
         events: list[bytes | _Settle]
         if config.insert_instance:
             events = list(

@@ -28,9 +28,10 @@ from fnbox.bus import Bus, Delivery, Message
 from fnbox.delivery.busio import Outgoing
 from fnbox.delivery.busio import publish_all as _publish_all
 from fnbox.telemetry.carried import carried_headers, is_carried, parent_of
-from fnbox.telemetry.propagation import inject, link_of, unsampled_parent, within
+from fnbox.telemetry.propagation import inject, link_of, unsampled_parent
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 
 __all__ = ["DeliveryRound", "consumed", "delivery_round", "publish", "publish_all"]
@@ -192,8 +193,26 @@ class DeliveryRound:
             self.span.set_attribute("fnbox.verdicts", labels)
 
 
-@contextlib.contextmanager
-def delivery_round(topic: str, deliveries: Sequence[Delivery]) -> Iterator[DeliveryRound]:
+class _Unsampled:
+    """A round under an unsampled parent: no span, the parent's context current."""
+
+    __slots__ = ("_parent", "_round", "_token")
+
+    def __init__(self, parent: Context, size: int) -> None:
+        self._parent = parent
+        self._round = DeliveryRound(None, size)
+
+    def __enter__(self) -> DeliveryRound:
+        self._token = otel_context.attach(self._parent)
+        return self._round
+
+    def __exit__(self, *exc_info: object) -> None:
+        otel_context.detach(self._token)
+
+
+def delivery_round(
+    topic: str, deliveries: Sequence[Delivery]
+) -> contextlib.AbstractContextManager[DeliveryRound]:
     """A CONSUMER span around delivering ``deliveries`` of ``topic`` (one attempt each)."""
     messages = [d.message for d in deliveries]
     retried = sum(1 for m in messages if m.attempt > 1)
@@ -202,9 +221,14 @@ def delivery_round(topic: str, deliveries: Sequence[Delivery]) -> Iterator[Deliv
     first: Mapping[str, str] = messages[0].headers if messages else {}
     parent = parent_of(first)
     if parent is not None and (is_carried(parent) or unsampled_parent(parent)):
-        with within(parent):
-            yield DeliveryRound(None, len(messages))
-        return
+        return _Unsampled(parent, len(messages))  # a plain object: no generator per round
+    return _recorded_round(topic, messages, parent)
+
+
+@contextlib.contextmanager
+def _recorded_round(
+    topic: str, messages: list[Message], parent: Context | None
+) -> Iterator[DeliveryRound]:
     attributes = _consumer_attributes(messages[0], "destination") if messages else {}
     attributes["messaging.destination.name"] = topic
     if len(messages) > 1:
