@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -78,7 +78,7 @@ class InvokeMixin:
         """Invocations run concurrently (at most ``grpc.stream_concurrency`` in flight or
         waiting to be sent, so a slow reader holds back the stream) and are answered in
         completion order; a platform fault answers its one request with a status."""
-        async for answers in self._invoke_concurrently(request_iterator, context):
+        async for answers in self._invoke_concurrently(_one_each(request_iterator), context):
             for answer in answers:
                 yield answer
 
@@ -90,13 +90,13 @@ class InvokeMixin:
         """InvokeStream with several requests per message; the answers that finished
         together share a message (up to a size, so it stays under the message limit)."""
         limit = min(_BATCH_BYTES, self.deps.settings.grpc.max_message_bytes // 2)
-        async for answers in self._invoke_concurrently(_each_request(request_iterator), context):
+        async for answers in self._invoke_concurrently(_requests_of(request_iterator), context):
             for group in size_bounded(answers, limit):
                 yield ipb.InvokeStreamBatchResponse(responses=group)
 
     async def _invoke_concurrently(
         self,
-        requests: AsyncIterable[ipb.InvokeFunctionRequest],
+        requests: AsyncIterable[Sequence[ipb.InvokeFunctionRequest]],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[list[ipb.InvokeStreamResponse]]:
         """The core of both stream RPCs: the answers, in completion order, as lists of those
@@ -120,23 +120,15 @@ class InvokeMixin:
                 return ipb.InvokeStreamResponse(request_id=request.request_id, status=status), exc
             return ipb.InvokeStreamResponse(request_id=request.request_id, result=result), None
 
-        async def invoke_one(request: ipb.InvokeFunctionRequest) -> None:
-            # Each request continues its caller's trace (metadata is per stream, not request).
-            if not _spans_record():
-                # No span would be recorded under any parent: the caller's traceparent goes to
-                # the worker as it came (no parse, context, attach or re-format per request),
-                # as a unary call's does; anything else gets a new one there.
-                response, _ = await answer(request, _passed_on(request.trace_context))
-                done.put_nowait(response)
-                return
+        async def traced_answer(request: ipb.InvokeFunctionRequest) -> ipb.InvokeStreamResponse:
+            """``answer``, continuing the caller's trace in a span when it is sampled."""
             parent = context_of(request.trace_context)
             if parent is not None and unsampled_parent(parent):
                 # A span under an unsampled parent is never recorded: keep the caller's
                 # context (its trace id still reaches logs and the worker) and skip the span.
                 with within(parent):
                     response, _ = await answer(request)
-                done.put_nowait(response)
-                return
+                return response
             with tracer.start_as_current_span(
                 "fnbox.invoke",
                 context=parent,
@@ -146,15 +138,30 @@ class InvokeMixin:
                 response, fault = await answer(request)
                 if fault is not None:
                     record_fault(span, fault)
-            done.put_nowait(response)
+            return response
+
+        async def invoke_one(request: ipb.InvokeFunctionRequest) -> None:
+            # Each request continues its caller's trace (metadata is per stream, not request).
+            try:
+                if _spans_record():
+                    response = await traced_answer(request)
+                else:
+                    # No span would be recorded under any parent: the caller's traceparent goes
+                    # to the worker as it came (no parse, context, attach or re-format per
+                    # request), as a unary call's does; anything else gets a new one there.
+                    response, _ = await answer(request, _passed_on(request.trace_context))
+                done.put_nowait(response)
+            finally:
+                # Here rather than a done callback (a loop callback per request); its answer
+                # is queued already.
+                running.discard(asyncio.current_task())
 
         async def read_requests() -> None:
             try:
-                async for request in requests:
-                    await slots.acquire()
-                    task = asyncio.create_task(invoke_one(request))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
+                async for group in requests:
+                    for request in group:
+                        await slots.acquire()
+                        running.add(asyncio.create_task(invoke_one(request)))
                 while running:
                     await asyncio.wait(set(running))
             finally:
@@ -186,9 +193,16 @@ class InvokeMixin:
                 await asyncio.gather(reader, *running, return_exceptions=True)
 
 
-async def _each_request(
+async def _one_each(
+    requests: AsyncIterable[ipb.InvokeFunctionRequest],
+) -> AsyncIterator[tuple[ipb.InvokeFunctionRequest]]:
+    async for request in requests:
+        yield (request,)
+
+
+async def _requests_of(
     batches: AsyncIterable[ipb.InvokeStreamBatchRequest],
-) -> AsyncIterator[ipb.InvokeFunctionRequest]:
+) -> AsyncIterator[Sequence[ipb.InvokeFunctionRequest]]:
+    """Each batch's requests (one step of this generator per message, not per request)."""
     async for batch in batches:
-        for request in batch.requests:
-            yield request
+        yield batch.requests
