@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
 from collections.abc import AsyncIterator
 
@@ -56,6 +57,12 @@ class InvokeLane:
         self._idle = idle_seconds
         self._queue: asyncio.Queue[InvokeRequest] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Future[Result]] = {}
+        # Deadlines in slots of a sixteenth of the timeout, one timer for the earliest slot: an
+        # invocation fails between ``timeout`` and 1/16 later. A timer per invocation cost a
+        # TimerHandle, a heap push (Python comparisons) and a cancel for every call.
+        self._grain = max(timeout / 16, 0.005)
+        self._expiring: dict[int, set[str]] = {}  # slot -> request ids, earliest first
+        self._expiry: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.streams_opened = 0
@@ -79,6 +86,9 @@ class InvokeLane:
 
     async def close(self) -> None:
         self._closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         if self._task is not None:
             await cancel_and_wait([self._task])
         self._fail_all(Unavailable("the invoker is closed", code=grpc.StatusCode.UNAVAILABLE))
@@ -88,18 +98,39 @@ class InvokeLane:
             raise Unavailable("the invoker is closed", code=grpc.StatusCode.UNAVAILABLE)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
-        # A timer that fails the future, cheaper than asyncio.timeout's cancellation of the
-        # task (this runs for every invocation).
-        timer = loop.call_later(self._timeout, _time_out, future)
-        self._waiting[request.request_id] = future
+        request_id = request.request_id
+        # The clock only moves forward and the timeout is the lane's: slots come in order.
+        slot = math.ceil((loop.time() + self._timeout) / self._grain)
+        expiring = self._expiring.get(slot)
+        if expiring is None:
+            expiring = self._expiring[slot] = set()
+            if self._expiry is None:
+                self._expiry = loop.call_at(slot * self._grain, self._expire)
+        expiring.add(request_id)
+        self._waiting[request_id] = future
         self._queue.put_nowait(request)
         if not self.open:
             self._task = asyncio.create_task(self._run(), name=f"invoke-stream:{self.name}")
         try:
             return await future
         finally:
-            timer.cancel()
-            self._waiting.pop(request.request_id, None)
+            expiring.discard(request_id)
+            self._waiting.pop(request_id, None)
+
+    def _expire(self) -> None:
+        """Fail the invocations whose slot has passed; arm the timer for the next slot."""
+        self._expiry = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._expiring:
+            slot = next(iter(self._expiring))
+            if slot * self._grain > now + 0.001:  # a timer may fire a clock tick early
+                self._expiry = loop.call_at(slot * self._grain, self._expire)
+                return
+            for request_id in self._expiring.pop(slot):
+                future = self._waiting.get(request_id)
+                if future is not None:
+                    _time_out(future)
 
     async def _run(self) -> None:
         delay = 0.05
