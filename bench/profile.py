@@ -33,7 +33,10 @@ def summarise(collapsed: Path, top: int) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
-    for line in collapsed.read_text().splitlines():
+    # Lines end in "\n" only: a frame name may hold a "\r" (which splitlines() would split on).
+    for line in collapsed.read_bytes().decode(errors="replace").split("\n"):
+        if not line:
+            continue
         stack, _, count = line.rpartition(" ")
         samples = int(count)
         total += samples
