@@ -73,6 +73,19 @@ def _ours() -> FastHistogram:
     )
 
 
+def _scraped(records: Sequence[tuple[float, tuple[str, str]]]) -> str:
+    """The ``/metrics`` text of a scrape reader whose only metric is our histogram of
+    ``records``."""
+    ours = _ours()
+    for value, key in records:
+        ours.record(value, key)
+    reader = ScrapeReader(RESOURCE, [ours])
+    MeterProvider(resource=RESOURCE, metric_readers=[reader])
+    data = reader.get_metrics_data()
+    assert data is not None
+    return render(data)
+
+
 def _sdk_data(records: Sequence[tuple[float, tuple[str, str]]], limit: int = 2000) -> MetricsData:
     """What the SDK's own Histogram collects from ``records``."""
     reader = InMemoryMetricReader(cardinality_limits={Histogram: limit})
@@ -103,15 +116,8 @@ def _otlp(data: MetricsData) -> list[dict[str, Any]]:
 
 
 def test_scrape_text_is_the_sdk_histograms() -> None:
-    ours = _ours()
-    for value, key in RECORDS:
-        ours.record(value, key)
     # No SDK metric at all: the scrape still has the histogram.
-    reader = ScrapeReader(RESOURCE, [ours])
-    MeterProvider(resource=RESOURCE, metric_readers=[reader])
-    data = reader.get_metrics_data()
-    assert data is not None
-    text = render(data)
+    text = _scraped(RECORDS)
     assert text == render(_sdk_data(RECORDS))
     assert (
         'fnbox_test_duration_seconds_bucket{function="fn_a",type="source",le="0.001"} 2\n' in text
@@ -177,14 +183,7 @@ def test_attribute_sets_past_the_limit_overflow_as_in_the_sdk(
 ) -> None:
     monkeypatch.setattr(histograms, "CARDINALITY_LIMIT", 2)
     records = [(0.002 * i, (f"fn_{i % 4}", "source")) for i in range(12)]
-    ours = _ours()
-    for value, key in records:
-        ours.record(value, key)
-    reader = ScrapeReader(RESOURCE, [ours])
-    MeterProvider(resource=RESOURCE, metric_readers=[reader])
-    data = reader.get_metrics_data()
-    assert data is not None
-    text = render(data)
+    text = _scraped(records)
     assert text == render(_sdk_data(records, limit=2))
     assert 'fnbox_test_duration_seconds_count{otel_metric_overflow="True"} 6\n' in text
 
