@@ -33,10 +33,14 @@ def webhook_headers(
 
 def webhook_request(headers: Mapping[str, str], body: bytes) -> invocation_pb2.WebhookRequest:
     """The ``WebhookRequest`` a source function receives, rebuilt from a bus message."""
-    request_headers = orjson.loads(headers.get(h.REQUEST_HEADERS, "{}"))
-    return invocation_pb2.WebhookRequest(
-        method=headers.get(h.METHOD, "POST"),
-        url=headers.get(h.URL, ""),
-        headers={str(k): str(v) for k, v in request_headers.items()},
-        body=body,
+    request = invocation_pb2.WebhookRequest(
+        method=headers.get(h.METHOD, "POST"), url=headers.get(h.URL, ""), body=body
     )
+    request_headers = orjson.loads(headers.get(h.REQUEST_HEADERS, "{}"))
+    try:
+        # The gateway stores strings: the decoded map goes in as it is (no copy per webhook).
+        request.headers.update(request_headers)
+    except TypeError:  # a value that is not a string (another publisher)
+        request.headers.clear()
+        request.headers.update({str(k): str(v) for k, v in request_headers.items()})
+    return request
