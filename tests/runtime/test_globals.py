@@ -176,6 +176,29 @@ def test_url_and_search_params(rt: Runtime) -> None:
     ]
 
 
+def test_headers_names_and_values(rt: Runtime) -> None:
+    # Names are checked and lowered once per worker and then remembered: a name seen before
+    # (in any case) still finds its entry, an invalid one is refused every time.
+    got = logs(
+        rt,
+        """
+        const h = new Headers({'Content-Type': ' text/plain \\t', 'X-A': 'a'});
+        h.append('content-type', 'x'); h.append('X-a', '\\tb'); h.set('CONTENT-TYPE', 'y ');
+        console.log(JSON.stringify([...h]), h.get('Content-Type'), h.has('x-A'), h.get('x-a'))
+        for (let i = 0; i < 2; i++) {
+          for (const bad of ['bad name', 'ü', '']) { try { h.get(bad); console.log('accepted', bad) } catch (e) { console.log(e.name) } }
+          for (const bad of ['a\\r\\nb', 'a\\0b']) { try { h.set('x-b', bad); console.log('accepted') } catch (e) { console.log(e.name) } }
+        }
+        console.log(JSON.stringify(new Headers({'X-Empty': '', 'X-Sp': '  ', 'X-In': 'a  b'}).raw()))
+        """,
+    )
+    assert got == [
+        '[["content-type","y"],["x-a","a, b"]] y true a, b',
+        *["TypeError"] * 10,
+        '{"x-empty":[""],"x-sp":[""],"x-in":["a  b"]}',
+    ]
+
+
 def test_libraries(rt: Runtime) -> None:
     got = logs(
         rt,

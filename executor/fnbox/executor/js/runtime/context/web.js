@@ -244,15 +244,28 @@
 
   // --- Headers ----------------------------------------------------------------------------
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+  const INVALID_VALUE = /[\0\r\n]/;
   function normValue(v) {
-    const s = String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
-    if (/[\0\r\n]/.test(s)) throw new TypeError(`Invalid header value: ${JSON.stringify(s)}`);
+    let s = String(v);
+    // The trimming replace only for a value with a control or space character at an end.
+    const last = s.length - 1;
+    if (last >= 0 && (s.charCodeAt(0) <= 32 || s.charCodeAt(last) <= 32)) s = s.replace(EDGE_WHITESPACE, '');
+    if (INVALID_VALUE.test(s)) throw new TypeError(`Invalid header value: ${JSON.stringify(s)}`);
     return s;
   }
+  // Valid names seen, by their text, to their lower case: the same few names come on every
+  // request (a source's request headers, a fetch's), checked and lowered once per worker.
+  const names = new Map();
   function normName(n) {
     const s = String(n);
+    const known = names.get(s);
+    if (known !== undefined) return known;
     if (!TOKEN.test(s)) throw new TypeError(`Header name must be a valid HTTP token ["${s}"]`);
-    return s.toLowerCase();
+    const lower = s.toLowerCase();
+    if (names.size >= 256) names.clear();
+    names.set(s, lower);
+    return lower;
   }
   class Headers {
     #map = new Map();
