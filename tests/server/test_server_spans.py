@@ -3,6 +3,7 @@ and the caller's trace reaching the function's fetch even when nothing records s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,8 +12,9 @@ import pytest
 from fnbox.executor.spans import recording
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.functions.v1 import resources_pb2 as pb
+from fnbox.server import telemetry
 from fnbox.server.servicers import invoke as invoke_servicer
-from fnbox.server.telemetry import instrument
+from fnbox.server.telemetry import call_metadata, instrument
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -220,3 +222,54 @@ async def test_handlers_registered_by_method_are_served_and_spanned() -> None:
         await server.stop(None)
     (span,) = exporter.get_finished_spans()
     assert span.name == "/test.Echo/Echo" and span.kind is SpanKind.SERVER
+
+
+@pytest.mark.parametrize("registered", [False, True], ids=["generic", "registered"])
+async def test_each_call_finds_its_own_metadata(registered: bool) -> None:
+    """``call_metadata``: a handler registered through ``instrument`` (as a generic handler,
+    as the generated code does first, or by method) gets its own call's metadata (as
+    ``invocation_metadata`` has it), also with calls in flight together; a handler called
+    outside grpc gets its context's."""
+    server = grpc.aio.server()
+    instrument(server, TracerProvider(sampler=ALWAYS_OFF))
+    both_in = asyncio.Event()
+    arrived = 0
+
+    async def whose(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 2:
+            both_in.set()
+        await asyncio.wait_for(both_in.wait(), 10)  # both calls are in flight
+        found = call_metadata(context)
+        # kept from the method look-up (not converted again), which ran in this call's task
+        assert found is telemetry._call_metadata.get()
+        assert list(found) == list(context.invocation_metadata() or ())
+        token = dict(found)["authorization"]
+        return token if isinstance(token, bytes) else token.encode()
+
+    handlers = {"Who": grpc.unary_unary_rpc_method_handler(whose)}
+    if registered:
+        server.add_registered_method_handlers("test.Who", handlers)  # type: ignore[attr-defined]
+    else:
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler("test.Who", handlers)]
+        )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary("/test.Who/Who", None, None)
+            answers = await asyncio.gather(
+                call(b"", metadata=(("authorization", "Bearer one"),)),
+                call(b"", metadata=(("authorization", "Bearer two"),)),
+            )
+    finally:
+        await server.stop(None)
+    assert list(answers) == [b"Bearer one", b"Bearer two"]
+
+    class Outside:
+        def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+            return (("authorization", "Bearer three"),)
+
+    assert call_metadata(Outside()) == (("authorization", "Bearer three"),)  # type: ignore[arg-type]

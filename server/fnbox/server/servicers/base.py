@@ -13,6 +13,7 @@ from fnbox.server.errors import InvalidArgument, NotFound, rpc_status_of
 from fnbox.server.secrets import SecretBox
 from fnbox.server.settings import Settings
 from fnbox.server.store.base import Role, Store
+from fnbox.server.telemetry import call_metadata
 from grpc_status import rpc_status
 
 S = TypeVar("S", bound="HasDeps")
@@ -57,7 +58,7 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException)
 async def authorize(
     deps: Deps, context: grpc.aio.ServicerContext[Any, Any], role: Role
 ) -> Principal:
-    metadata = context.invocation_metadata() or ()
+    metadata = call_metadata(context)
     principal = deps.auth.known(metadata) or await deps.auth.authenticate(metadata)
     principal.require(role)
     return principal
@@ -82,7 +83,7 @@ def rpc(
             try:
                 # authorize, inline (one coroutine less per call)
                 auth = self.deps.auth
-                metadata = context.invocation_metadata() or ()
+                metadata = call_metadata(context)
                 principal = auth.known(metadata) or await auth.authenticate(metadata)
                 principal.require(role)
                 return await method(self, request, principal)
