@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.runtime.conftest import Runtime
 
 
@@ -56,3 +58,32 @@ def test_form_body_json_returns_the_fields(rt: Runtime) -> None:
         "a=1&b=x+y&c=%C3%BC&c=2", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert r["logs"] == ['{"a":"1","b":"x y","c":["ü","2"]} a=1&b=x+y&c=%C3%BC&c=2']
+
+
+def test_runtime_keeps_its_intrinsics_when_user_code_replaces_globals(rt: Runtime) -> None:
+    # The runtime's scripts hold the intrinsics they use as locals (a global name in a vm
+    # context is an interceptor call per use): a top level that overwrites the globals changes
+    # what the user's own code sees, not how the request, Segment.* and the result are built.
+    code = """
+    const keep = { Object, Array, String, Map, JSON };
+    Object = Array = String = Number = Map = Set = Symbol = Math = Date = undefined;
+    async function onRequest(request, settings) {
+      const body = request.json()
+      keep.Object.assign(body, { seen: typeof String });
+      console.log(request.headers.get('X-A'), request.url.pathname, keep.JSON.stringify(body))
+      Segment.track({ event: body.event, userId: 'u', properties: body })
+    }
+    """
+    rt.loaded(code, "SOURCE")
+    for _ in range(2):
+        r = rt.request('{"event": "E"}', headers={"X-A": " 1 ", "Content-Type": "application/json"})
+        assert r["outcome"] == "OK", r
+        assert r["logs"] == ['1 /hook {"event":"E","seen":"undefined"}']
+        assert [json.loads(e) for e in r["events"]] == [
+            {
+                "type": "track",
+                "event": "E",
+                "properties": {"event": "E", "seen": "undefined"},
+                "userId": "u",
+            }
+        ]

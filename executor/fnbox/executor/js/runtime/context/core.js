@@ -3,6 +3,10 @@
 // functions are only reached through `lib.call`, which takes and returns primitives.
 (function (host, g, lib) {
   'use strict';
+  // The intrinsics this script uses, as locals: in a vm context every use of a global name
+  // goes through node's named-property interceptor on the contextified global (a C++ call,
+  // ~0.1-0.3 us); a local is a slot load. Taken before user code runs.
+  const { Object, Array, String, Number, Symbol, Math, JSON, Map, Error, TypeError, RangeError, SyntaxError, Date } = g;
   const jsonParse = JSON.parse;
   const jsonStringify = JSON.stringify;
   const defineProperty = Object.defineProperty;

@@ -3,6 +3,8 @@
 // (getRandomValues, randomUUID, subtle). Node objects stay on the host behind numeric handles.
 (function (host, g, lib) {
   'use strict';
+  // Intrinsics as locals (a global name costs an interceptor call per use, see core.js).
+  const { Object, Array, String, JSON, Promise, Error, TypeError, RangeError, Uint8Array, ArrayBuffer, DataView, Float32Array, Float64Array } = g;
   const { call, bytesToLatin1, latin1ToBytes, toBytes, utf8Encode } = lib;
   const jsonStringify = JSON.stringify;
   const jsonParse = JSON.parse;

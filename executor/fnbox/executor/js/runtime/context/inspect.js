@@ -3,6 +3,8 @@
 // `inspect.custom` hooks with host objects as arguments).
 (function (host, g, lib) {
   'use strict';
+  // Intrinsics as locals (a global name costs an interceptor call per use, see core.js).
+  const { Object, Array, String, Number, Math, JSON, Map, Set, WeakMap, WeakSet, Promise, Error, Date, RegExp, Uint8Array, ArrayBuffer, parseFloat, Function } = g;
   const { getPrototypeOf, getOwnPropertyNames, getOwnPropertySymbols, getOwnPropertyDescriptor, keys: objectKeys } = Object;
   const isArray = Array.isArray;
   const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

@@ -2,6 +2,8 @@
 // context by modules.js on first access), plus jsonwebtoken and zlib bridged to the host.
 (function (host, g, lib) {
   'use strict';
+  // Intrinsics as locals (a global name costs an interceptor call per use, see core.js).
+  const { String, Number, JSON, Map, Promise, Error, TypeError, Date, ArrayBuffer, DataView } = g;
   const { call, def, lazy, bytesToLatin1, latin1ToBytes, toBytes } = lib;
   const jsonStringify = JSON.stringify;
   const jsonParse = JSON.parse;

@@ -3,6 +3,8 @@
 // in-context shims (a library never sees a host object). Libraries get a fake `process`.
 (function (host, g, lib) {
   'use strict';
+  // Intrinsics as locals (a global name costs an interceptor call per use, see core.js).
+  const { Object, Array, String, JSON, Map, Promise, Error } = g;
   const { call } = lib;
   const cache = new Map();
   const dirname = (p) => p.slice(0, p.lastIndexOf('/')) || '/';

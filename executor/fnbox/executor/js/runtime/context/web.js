@@ -3,6 +3,8 @@
 // delegated to the host over strings; the objects themselves live in this realm.
 (function (host, g, lib) {
   'use strict';
+  // Intrinsics as locals (a global name costs an interceptor call per use, see core.js).
+  const { Object, Array, String, Number, Boolean, Symbol, Math, JSON, Map, Set, Promise, Error, TypeError, Date, RegExp, Uint8Array, ArrayBuffer, parseInt } = g;
   const { call, def } = lib;
   const jsonParse = JSON.parse;
   const fromCharCode = String.fromCharCode;
