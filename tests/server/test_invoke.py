@@ -139,6 +139,32 @@ async def test_targets_run_the_right_version(running_server: RunningServer) -> N
     )
 
 
+async def test_a_target_just_resolved_for_one_caller_is_not_anothers(
+    running_server: RunningServer,
+) -> None:
+    """The dispatcher reuses what a target name resolved to only for the same caller: another
+    workspace naming the same function or instance right after the owner is NOT_FOUND; the
+    owner's next calls, and a request id, settings or version, still resolve as usual."""
+    owner = Api.of(running_server)
+    fn = await owner.create_function(code=_code(1))
+    await owner.deploy(fn.name)
+    instance = await owner.create_instance(fn.name)
+    created = await owner.workspaces.CreateWorkspace(
+        spb.CreateWorkspaceRequest(display_name="Other"), metadata=owner.metadata
+    )
+    other = Api.of(running_server, created.admin_token.secret)
+    for target in (fn.id, fn.name, instance.id, instance.name):
+        for _ in range(2):
+            result = await _invoke(owner, target, event=EVENT)
+            assert result.logs == ["v1"] and result.version == f"{fn.name}/versions/1"
+        await rpc_error(_invoke(other, target, event=EVENT), grpc.StatusCode.NOT_FOUND)
+        assert (await _invoke(owner, target, event=EVENT, request_id="r1")).logs == ["v1"]
+    await rpc_error(
+        _invoke(owner, instance.id, event=EVENT, settings=b"{}"), INVALID, "SETTINGS_NOT_ALLOWED"
+    )
+    await rpc_error(_invoke(owner, fn.id, event=EVENT, version=1), INVALID, "VERSION_NOT_ALLOWED")
+
+
 async def test_function_targets_take_settings(running_server: RunningServer) -> None:
     api = Api.of(running_server)
     fn = await api.create_function(

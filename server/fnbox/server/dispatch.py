@@ -53,6 +53,18 @@ class Target:
     request_id: str = ""
 
 
+@dataclass(slots=True)
+class _Resolved:
+    """What a target name resolved to for a caller (see Dispatcher._recent)."""
+
+    principal: Principal
+    function: FunctionRecord
+    instance: InstanceRecord | None
+    spec: ex.FunctionSpec
+    version_name: str
+    settings: bytes
+
+
 # Told of every finished invocation (target None: unsaved code); must not raise.
 Observer = Callable[[ex.FunctionSpec, ex.Invocation, ex.InvocationResult, "Target | None"], None]
 
@@ -84,6 +96,11 @@ class Dispatcher:
         # costs ~60 µs per sensitive value here, on every call. Reused while the read cache
         # hands out the same record (an update makes a new one).
         self._revealed: dict[str, tuple[InstanceRecord, bytes]] = {}
+        # Target name → what the last call naming it (without settings or version) resolved
+        # to: its caller, the records it came from, spec, version name and settings. The next
+        # such call of the same caller reuses it while the read cache still hands out those
+        # same records (no name parsing, visibility checks or look-ups per call).
+        self._recent: dict[str, _Resolved] = {}
 
     async def invoke(
         self,
@@ -97,7 +114,9 @@ class Dispatcher:
         span = current if current.is_recording() else None
         if span is not None and request.request_id:
             span.set_attribute("fnbox.request_id", request.request_id)
-        target = await self._resolve(principal, request, span)
+        target = None if span is not None else self._recent_target(principal, request)
+        if target is None:
+            target = await self._resolve(principal, request, span)
         invocation = _invocation(request, target.spec.type, target.settings, trace_headers)
         return await self._run(target.spec, invocation, target.version_name, target, span)
 
@@ -157,6 +176,34 @@ class Dispatcher:
             asyncio.get_running_loop().call_soon(self._observer, spec, invocation, result, target)
         return convert.result_pb(result, version=version_name)
 
+    def _recent_target(
+        self, principal: Principal, request: ipb.InvokeFunctionRequest
+    ) -> Target | None:
+        """The target of the last call of ``principal`` with the same name, while its records
+        are still the read cache's; else None (then ``_resolve``)."""
+        recent = self._recent.get(request.target)
+        if (
+            recent is None
+            or recent.principal is not principal
+            or request.settings
+            or request.version
+        ):
+            return None
+        function = recent.function
+        if self._cache.peek("function", function.id) is not function:
+            return None
+        instance = recent.instance
+        if instance is not None and self._cache.peek("instance", instance.id) is not instance:
+            return None
+        return Target(
+            recent.spec,
+            recent.settings,
+            recent.version_name,
+            function,
+            "" if instance is None else instance.id,
+            request.request_id,
+        )
+
     async def _resolve(
         self, principal: Principal, request: ipb.InvokeFunctionRequest, span: trace.Span | None
     ) -> Target:
@@ -168,9 +215,12 @@ class Dispatcher:
             )
         ref = _target_ref(kind, target)
         instance_id = ""
+        instance: InstanceRecord | None = None
         if kind == names.INSTANCE:
             instance_id = ref.id
-            function, version, settings = await self._instance_target(principal, ref, request, span)
+            instance, function, version, settings = await self._instance_target(
+                principal, ref, request, span
+            )
         elif kind == "version":
             function = await self._function(principal, ref, target)
             version = ref.version
@@ -189,6 +239,12 @@ class Dispatcher:
         built = self._specs.get((function.id, version))
         if built is None or built[0] is not function:
             built = await self._build_spec(function, version)
+        if kind != "version" and not request.settings and not request.version:
+            if len(self._recent) >= _MAX_SPECS:
+                self._recent.clear()
+            self._recent[target] = _Resolved(
+                principal, function, instance, built[1], built[2], settings
+            )
         return Target(built[1], settings, built[2], function, instance_id, request.request_id)
 
     async def _build_spec(
@@ -215,8 +271,9 @@ class Dispatcher:
         ref: names.Ref,
         request: ipb.InvokeFunctionRequest,
         span: trace.Span | None,
-    ) -> tuple[FunctionRecord, int, bytes]:
-        """The instance ``ref``'s function, the version it runs and its decrypted settings."""
+    ) -> tuple[InstanceRecord, FunctionRecord, int, bytes]:
+        """The instance ``ref``, its function, the version it runs and its decrypted
+        settings."""
         instance = self._cache.peek("instance", ref.id)
         if instance is MISSING:
             instance = await self._cache.get(
@@ -256,7 +313,7 @@ class Dispatcher:
             if len(self._revealed) >= _MAX_SPECS:
                 self._revealed.clear()
             revealed = self._revealed[instance.id] = (instance, settings)
-        return function, version, revealed[1]
+        return instance, function, version, revealed[1]
 
     async def _function(self, principal: Principal, ref: names.Ref, target: str) -> FunctionRecord:
         function = await self._get_function(ref.id)
