@@ -60,6 +60,24 @@ async def test_worker_runs_with_its_limits(pool_factory: PoolFactory) -> None:
         assert read(worker.cgroup.dirs["pids"] / "pids.max") == "24"
 
 
+async def test_young_generation_follows_the_memory_limit(pool_factory: PoolFactory) -> None:
+    # 8 MiB semi-spaces from 128 MiB of function memory, 2 MiB below (process.semi_space_mib).
+    pool = await pool_factory(fixture_settings())
+    flags = {}
+    for memory in (64, 127, 128, 256):
+        result = await invoke(
+            pool, spec("function onTrack(e) {}", key=f"fn{memory}/1", memory_mib=memory)
+        )
+        cmdline = proc_file(result.worker_pid, "cmdline").split(b"\0")
+        (flags[memory],) = [a for a in cmdline if a.startswith(b"--max-semi-space-size=")]
+    assert flags == {
+        64: b"--max-semi-space-size=2",
+        127: b"--max-semi-space-size=2",
+        128: b"--max-semi-space-size=8",
+        256: b"--max-semi-space-size=8",
+    }
+
+
 async def test_memory_limit_is_clamped(pool_factory: PoolFactory) -> None:
     pool = await pool_factory(fixture_settings(max_memory_mib=200))
     if pool.host.memory is None or pool.host.memory.version != 1:

@@ -46,12 +46,33 @@ class WorkerState(StrEnum):
     DEAD = "dead"
 
 
-def worker_command(settings: ExecutorSettings, *, fd_io: bool = False) -> list[str]:
+# V8's young generation (--max-semi-space-size, MiB): a semi-space grows to this cap only
+# under sustained allocation and V8's memory reducer shrinks it back once the worker idles
+# (~10 s). At 8 MiB a busy worker scavenges a quarter as often as at 2, and objects alive
+# across its in-flight invocations' awaits are promoted to old space less often (bench:
+# V8's GC helper threads 3.5 -> 1.5 us per destination invocation). The young generation
+# (3 x the cap) is memory the function's cgroup pays for, so a function with less than
+# SEMI_SPACE_MIN_MEMORY_MIB keeps 2 MiB semi-spaces (6 MiB young generation, not 24).
+SEMI_SPACE_MIB = 8
+SMALL_SEMI_SPACE_MIB = 2
+SEMI_SPACE_MIN_MEMORY_MIB = 128
+
+
+def semi_space_mib(memory_mib: int) -> int:
+    """The semi-space cap of a worker whose memory cgroup allows ``memory_mib``."""
+    return SEMI_SPACE_MIB if memory_mib >= SEMI_SPACE_MIN_MEMORY_MIB else SMALL_SEMI_SPACE_MIB
+
+
+def worker_command(
+    settings: ExecutorSettings, *, memory_mib: int | None = None, fd_io: bool = False
+) -> list[str]:
     """The worker's argv: permission model on, only the runtime folder readable.
 
-    ``fd_io``: frames over fds 0/1 through node:fs (a faster start, see js/fdio.js); only
-    without RLIMIT_AS, which the threadpool this starts could exceed.
+    ``memory_mib``: the function's memory limit (default: the platform's), which sets the
+    young generation's size. ``fd_io``: frames over fds 0/1 through node:fs (a faster start,
+    see js/fdio.js); only without RLIMIT_AS, which the threadpool this starts could exceed.
     """
+    memory = settings.memory_mib if memory_mib is None else memory_mib
     script = settings.worker_script.resolve()
     readable = sorted({str(JS_DIR), str(script.parent)})
     return [
@@ -60,7 +81,7 @@ def worker_command(settings: ExecutorSettings, *, fd_io: bool = False) -> list[s
         *(f"--allow-fs-read={d}" for d in readable),
         "--disallow-code-generation-from-strings",
         f"--max-old-space-size={settings.heap_mib}",
-        "--max-semi-space-size=2",
+        f"--max-semi-space-size={semi_space_mib(memory)}",
         str(script),
         f"--max-frame-bytes={settings.max_frame_bytes}",
         *(["--fd-io"] if fd_io else []),
@@ -224,7 +245,11 @@ class WorkerProcess:
                 lambda: _WorkerProtocol(self._stdout_data, self._stdout_eof, loop),
                 *wrapper,
                 *self._netns,
-                *worker_command(self.settings, fd_io=self._address_space_mib is None),
+                *worker_command(
+                    self.settings,
+                    memory_mib=self.memory_mib,
+                    fd_io=self._address_space_mib is None,
+                ),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
