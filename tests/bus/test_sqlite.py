@@ -168,3 +168,24 @@ async def test_a_failing_write_does_not_undo_the_others_of_its_group(tmp_path: P
         assert stored == [1, 2]
     finally:
         await db.stop()
+
+
+async def test_batches_of_any_size_are_stored_leased_and_settled_whole(tmp_path: Path) -> None:
+    """Large batches, some deduplicated, and acks of two groups in one publish_and_ack."""
+    async with _sqlite(tmp_path, compact_interval=3600) as bus:
+        items = [(b"%d" % n, {"n": str(n)}, f"d{n}") for n in range(150)]
+        ids = await bus.publish_many("events.big", items)
+        assert len(set(ids)) == 150
+        assert await bus.publish_many("events.big", items[:77]) == ids[:77]  # deduplicated
+        got = await take(bus, "events.big", "a", 150, batch=127)
+        assert [d.message.id for d in got] == ids
+        assert [d.message.headers for d in got] == [{"n": str(n)} for n in range(150)]
+        other = await take(bus, "events.big", "b", 99, batch=99)
+        more = [(b"m%d" % n, None, f"m{n}") for n in range(71)]
+        await bus.publish_and_ack("events.more", more, [*got[:149], *other])
+        assert await bus.pending("events.big", "a") == 1
+        assert await bus.pending("events.big", "b") == 150 - 99
+        assert len(await take(bus, "events.more", "a", 71, batch=71)) == 71
+        await bus.ack_many(got[149:])
+        assert await bus.pending("events.big", "a") == 0
+        assert await nothing_within(bus, "events.big", "a", 0.2)
