@@ -16,7 +16,11 @@ import grpc
 import pytest
 from fnbox.server.app import ControlService
 from fnbox.server.settings import load_settings
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 
 @dataclass
@@ -70,3 +74,18 @@ async def server_factory(tmp_path: Path) -> AsyncIterator[ServerFactory]:
 @pytest.fixture
 async def running_server(server_factory: ServerFactory) -> RunningServer:
     return await server_factory()
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    """Finished spans of the module's tests, from the process's global SDK tracer provider
+    (made if missing; skipped when that provider samples nothing)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    if provider.sampler is ALWAYS_OFF:
+        pytest.skip("this process's tracer provider records no spans")
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter

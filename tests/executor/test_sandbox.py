@@ -15,8 +15,6 @@ from fnbox.executor import (
     WebhookInput,
 )
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.executor.conftest import PoolFactory, invoke, spec, track
@@ -26,18 +24,6 @@ from tests.support.http import header_recorder
 def real_settings(**overrides: object) -> ExecutorSettings:
     base: dict[str, object] = {"warm_workers": 1, "egress_allow": ["127.0.0.1/32"]}
     return ExecutorSettings.model_validate(base | overrides)
-
-
-@pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
-    """Finished spans of this module's tests (on the global SDK provider, made if missing)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
 
 
 @pytest.fixture

@@ -22,11 +22,7 @@ from fnbox.gateway.service import GatewayService
 from fnbox.gateway.settings import GatewaySettings
 from fnbox.server.app import ControlService
 from fnbox.server.settings import GrpcSettings, Settings
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.e2e import pipeline
@@ -267,20 +263,6 @@ async def test_the_202_is_what_aiohttp_would_send(request_head: str) -> None:
         answers.append(re.sub(rb"Date: [^\r]+", b"Date: -", answer))
     assert answers[0] == answers[1]
     assert answers[0].startswith(b"HTTP/1.")
-
-
-@pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
-    """Finished spans of this process (on the global SDK provider, made if missing)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    if provider.sampler is ALWAYS_OFF:
-        pytest.skip("this process's tracer provider records no spans")
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
 
 
 async def test_the_webhook_span(gateway: Gateway, spans: InMemorySpanExporter) -> None:
