@@ -4,7 +4,7 @@ and the caller's trace reaching the function's fetch even when nothing records s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import grpc
 import orjson
@@ -224,6 +224,12 @@ async def test_handlers_registered_by_method_are_served_and_spanned() -> None:
     assert span.name == "/test.Echo/Echo" and span.kind is SpanKind.SERVER
 
 
+async def _other(
+    context: grpc.aio.ServicerContext[bytes, bytes],
+) -> Iterable[tuple[str, str | bytes]]:
+    return call_metadata(context)
+
+
 @pytest.mark.parametrize("registered", [False, True], ids=["generic", "registered"])
 async def test_each_call_finds_its_own_metadata(registered: bool) -> None:
     """``call_metadata``: a handler registered through ``instrument`` (as a generic handler,
@@ -243,7 +249,11 @@ async def test_each_call_finds_its_own_metadata(registered: bool) -> None:
         await asyncio.wait_for(both_in.wait(), 10)  # both calls are in flight
         found = call_metadata(context)
         # kept from the method look-up (not converted again), which ran in this call's task
-        assert found is telemetry._call_metadata.get()
+        kept = telemetry._call_metadata.get()
+        assert kept is not None and found is kept[1]
+        # Another task (which copied this context) converts its own instead.
+        elsewhere = await asyncio.create_task(_other(context))
+        assert elsewhere is not found and list(elsewhere) == list(found)
         assert list(found) == list(context.invocation_metadata() or ())
         token = dict(found)["authorization"]
         return token if isinstance(token, bytes) else token.encode()

@@ -14,6 +14,7 @@ sampler ``fnbox.telemetry.install`` picks when nothing exports).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -41,17 +42,31 @@ Metadata = Iterable[tuple[str, str | bytes]]
 # grpc.aio converts the metadata to Python once for that look-up, then again on every
 # ``context.invocation_metadata()`` (~2.5 µs each for a user agent and a token here): the
 # look-up runs in the call's own task, as the method handler does, so this variable holds that
-# call's metadata for its handler (a handler called any other way finds None).
-_call_metadata: ContextVar[Metadata | None] = ContextVar("fnbox_call_metadata", default=None)
+# call's metadata for its handler. It is kept with the task that looked the method up and used
+# only by that same task: should a grpc version look methods up in one task and run handlers in
+# others (which copy the variable when they are made), a handler converts its own metadata
+# again rather than take another call's (its token decides who the caller is).
+_call_metadata: ContextVar[tuple[object, Metadata] | None] = ContextVar(
+    "fnbox_call_metadata", default=None
+)
 
 
 def call_metadata(context: Context_) -> Metadata:
     """The metadata of the call ``context`` serves (without converting it again when its
-    method was found by a handler registered through ``instrument``)."""
-    metadata = _call_metadata.get()
-    if metadata is None:
+    method was found, in this task, by a handler registered through ``instrument``)."""
+    kept = _call_metadata.get()
+    if kept is None or kept[0] is not asyncio.current_task():
         return context.invocation_metadata() or ()
-    return metadata
+    return kept[1]
+
+
+def _keep_metadata(details: grpc.HandlerCallDetails) -> None:
+    try:
+        task: object = asyncio.current_task()
+    except RuntimeError:  # no running loop: a handler looked up outside grpc.aio
+        return
+    if task is not None:
+        _call_metadata.set((task, details.invocation_metadata))
 
 
 # The codes that are the platform's fault (as OpenTelemetry's interceptor has it); the others
@@ -107,7 +122,7 @@ class _MethodTable(_GenericHandler):
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = self._handlers.get(handler_call_details.method)
         if handler is not None:
-            _call_metadata.set(handler_call_details.invocation_metadata)
+            _keep_metadata(handler_call_details)
         return handler
 
 
@@ -130,7 +145,7 @@ class _SpanningHandler(_GenericHandler):
         cached = self._wrapped.get(method)
         if cached is None or cached[0] is not handler:
             cached = self._wrapped[method] = (handler, self._spans.wrap(handler, method))
-        _call_metadata.set(handler_call_details.invocation_metadata)
+        _keep_metadata(handler_call_details)
         return cached[1]
 
 
