@@ -5,6 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 JS_DIR := executor/fnbox/executor/js
 STAMP := $(VENV)/.setup-stamp
+# The V8 code caches of the runtime's context scripts: rebuilt when a script changes (a cache
+# of another source is rejected, and workers then compile at every start).
+CODE_CACHE := $(JS_DIR)/.codecache/.stamp
+CODE_CACHE_SRC := $(wildcard $(JS_DIR)/runtime/context/*.js) $(JS_DIR)/runtime/codecache.js
 PROTO_SRC := $(wildcard protos/fnbox/functions/v1/*.proto)
 PYTEST_ARGS ?=
 
@@ -12,7 +16,7 @@ PYTEST_ARGS ?=
 
 # Creates the virtualenv, installs fnbox (editable) with its dev tools, and the Node runtime's
 # packages with the Node that pip installed. Re-runs only when its inputs change.
-setup: $(STAMP)
+setup: $(STAMP) $(CODE_CACHE)
 
 $(STAMP): pyproject.toml $(JS_DIR)/package.json $(wildcard $(JS_DIR)/package-lock.json)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +24,10 @@ $(STAMP): pyproject.toml $(JS_DIR)/package.json $(wildcard $(JS_DIR)/package-loc
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m fnbox.executor.install_js
 	touch $(STAMP)
+
+$(CODE_CACHE): $(STAMP) $(CODE_CACHE_SRC)
+	$(PY) -m fnbox.executor.install_js --code-cache
+	touch $(CODE_CACHE)
 
 run: setup
 	$(VENV)/bin/fnbox serve
