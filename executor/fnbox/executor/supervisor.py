@@ -23,7 +23,7 @@ from fnbox.executor.policy import (
     LivenessPolicy,
     SpawnBackoff,
 )
-from fnbox.executor.process import WorkerProcess, WorkerState
+from fnbox.executor.process import WorkerProcess, WorkerState, semi_space_mib
 from fnbox.executor.settings import ExecutorSettings
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,11 @@ class Supervisor:
         return sum(1 for w in self.workers if w.alive) + self._generic_starting
 
     def take_generic(self, memory_mib: int) -> WorkerProcess | None:
-        """A warm worker with its memory limit set to ``memory_mib``, if one is ready."""
+        """A warm worker with its memory limit set to ``memory_mib``, if one is ready (and its
+        young generation, fixed at spawn for the platform's memory, is the one ``memory_mib``
+        gets: else the caller spawns a worker of its own)."""
+        if semi_space_mib(memory_mib) != semi_space_mib(self.settings.memory_mib):
+            return None
         while self.generic:
             worker = self.generic.pop()
             if not worker.alive:
