@@ -11,22 +11,17 @@ reused for its next one (destination), which carries the same header.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from fnbox.telemetry.propagation import TRACEPARENT, TRACESTATE, context_of
+from fnbox.telemetry.propagation import TRACEPARENT, TRACESTATE, common_span_context, context_of
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = ["CarriedSpan", "carried_headers", "is_carried", "parent_of"]
 
-# The common unsampled form: version 00, lowercase hex, flags without the sampled bit (0x01;
-# OpenTelemetry's samplers set the random bit, 0x02). What inject writes for such a span, so
-# passing the header on unchanged is what inject would do.
-_UNSAMPLED = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f][02468ace])")
 _EMPTY_CONTEXT = Context()
 _KEEP = 1024  # parsed parents kept (a message's hops are a few milliseconds apart)
 _parsed: dict[str, Context] = {}
@@ -42,7 +37,9 @@ class CarriedSpan(NonRecordingSpan):
 
 def parent_of(headers: Mapping[str, str]) -> Context | None:
     """:func:`fnbox.telemetry.propagation.context_of` ``(headers)``, whose span is a
-    :class:`CarriedSpan` when the traceparent is the common unsampled form without a
+    :class:`CarriedSpan` when the traceparent is in the common form (version 00, lowercase
+    hex: what inject writes, so passing it on unchanged is what inject would do), unsampled
+    (OpenTelemetry's samplers may set other flag bits, e.g. random 0x02), without a
     tracestate."""
     header = headers.get(TRACEPARENT)
     if header is None:
@@ -52,14 +49,9 @@ def parent_of(headers: Mapping[str, str]) -> Context | None:
     context = _parsed.get(header)
     if context is not None:
         return context
-    match = _UNSAMPLED.fullmatch(header)
-    if match is None:
+    remote = common_span_context(header)
+    if remote is None or remote.trace_flags.sampled:
         return context_of(headers)
-    trace_id, span_id = int(match[1], 16), int(match[2], 16)
-    if not trace_id or not span_id:
-        return None
-    flags = TraceFlags(int(match[3], 16))
-    remote = SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
     context = trace.set_span_in_context(CarriedSpan(remote, {TRACEPARENT: header}), _EMPTY_CONTEXT)
     if len(_parsed) >= _KEEP:
         _parsed.clear()

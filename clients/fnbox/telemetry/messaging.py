@@ -28,7 +28,7 @@ from fnbox.bus import Bus, Delivery, Message
 from fnbox.delivery.busio import Outgoing
 from fnbox.delivery.busio import publish_all as _publish_all
 from fnbox.telemetry.carried import carried_headers, is_carried, parent_of
-from fnbox.telemetry.propagation import inject, link_of, unsampled_parent
+from fnbox.telemetry.propagation import inject, link_of, unsampled_parent, within
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -154,11 +154,8 @@ def consumed(name: str, stage: str) -> Callable[[Process[S]], Process[S]]:
                 _redeliveries.add(1, {"stage": stage})
             parent = parent_of(message.headers)
             if parent is not None and (is_carried(parent) or unsampled_parent(parent)):
-                token = otel_context.attach(parent)
-                try:
+                with within(parent):
                     await method(self, delivery)
-                finally:
-                    otel_context.detach(token)
                 return
             with tracer.start_as_current_span(
                 name,

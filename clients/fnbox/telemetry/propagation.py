@@ -3,9 +3,8 @@ and worker frames all carry ``traceparent`` (and ``tracestate``)."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -61,21 +60,28 @@ _COMMON_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2}
 _EMPTY_CONTEXT = Context()
 
 
+def common_span_context(traceparent: str) -> SpanContext | None:
+    """The remote span context of a ``traceparent`` in the common form, parsed here; None when
+    it is not in that form or names no span (all-zero ids): then extract decides."""
+    match = _COMMON_TRACEPARENT.fullmatch(traceparent)
+    if match is None:
+        return None
+    trace_id, span_id = int(match[1], 16), int(match[2], 16)
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match[3], 16)))
+
+
 def context_of(carrier: Mapping[str, str]) -> Context | None:
     """The context to parent spans on, from ``carrier``; None when it holds no valid
     traceparent (then the current context applies)."""
     header = carrier.get(TRACEPARENT)
     if header is None:
         return None
-    match = _COMMON_TRACEPARENT.fullmatch(header)
-    if match is not None and carrier.get(TRACESTATE) is None:
-        trace_id, span_id = int(match[1], 16), int(match[2], 16)
-        if not trace_id or not span_id:
-            return None
-        remote = SpanContext(
-            trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match[3], 16))
-        )
-        return trace.set_span_in_context(NonRecordingSpan(remote), _EMPTY_CONTEXT)
+    if carrier.get(TRACESTATE) is None:
+        remote = common_span_context(header)
+        if remote is not None:
+            return trace.set_span_in_context(NonRecordingSpan(remote), _EMPTY_CONTEXT)
     context = _propagator.extract(carrier)
     span_context = trace.get_current_span(context).get_span_context()
     return context if span_context.is_valid else None
@@ -104,14 +110,20 @@ def unsampled_parent(context: Context | None = None) -> bool:
     return span_context.is_valid and not span_context.trace_flags.sampled
 
 
-@contextlib.contextmanager
-def within(context: Context | None) -> Iterator[None]:
-    """Make ``context`` the current one for the block (nothing changes for None)."""
-    if context is None:
-        yield
-        return
-    token = otel_context.attach(context)
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+class within:
+    """Make ``context`` the current one for the block (nothing changes for None). A plain
+    context manager, not a generator one: the pipeline enters one per message."""
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: Context | None) -> None:
+        self._context = context
+        self._token: object = None
+
+    def __enter__(self) -> None:
+        if self._context is not None:
+            self._token = otel_context.attach(self._context)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
