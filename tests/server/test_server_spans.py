@@ -111,6 +111,31 @@ async def _stream_once(api: Api, request: ipb.InvokeFunctionRequest) -> ipb.Invo
     return answer
 
 
+async def _fetch_on_a_stream(
+    server_factory: ServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    provider: TracerProvider,
+    url: str,
+    trace_context: dict[str, str],
+) -> ipb.InvokeStreamResponse:
+    """One request (id ``r1``, carrying ``trace_context``) on an InvokeStream of a server
+    whose spans come from ``provider``, invoking a destination that fetches ``url``."""
+    # The servicer's spans come from the global provider (set by fnbox's telemetry set-up).
+    monkeypatch.setattr(invoke_servicer, "tracer", provider.get_tracer("fnbox.server"))
+    api = Api.of(await server_factory(tracer_provider=provider))
+    fn = await api.create_function(code=FETCHES, type=pb.FUNCTION_TYPE_DESTINATION)
+    return await _stream_once(
+        api,
+        ipb.InvokeFunctionRequest(
+            target=fn.id,
+            event=b'{"type":"track"}',
+            settings=orjson.dumps({"url": url}),
+            request_id="r1",
+            trace_context=trace_context,
+        ),
+    )
+
+
 @pytest.mark.parametrize("sampled", [True, False])
 async def test_a_stream_invocation_has_a_span_only_when_its_trace_is_sampled(
     server_factory: ServerFactory,
@@ -125,20 +150,13 @@ async def test_a_stream_invocation_has_a_span_only_when_its_trace_is_sampled(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    # The servicer's spans come from the global provider (set by fnbox's telemetry set-up).
-    monkeypatch.setattr(invoke_servicer, "tracer", provider.get_tracer("fnbox.server"))
-    api = Api.of(await server_factory(tracer_provider=provider))
-    fn = await api.create_function(code=FETCHES, type=pb.FUNCTION_TYPE_DESTINATION)
     flags = "01" if sampled else "00"
-    answer = await _stream_once(
-        api,
-        ipb.InvokeFunctionRequest(
-            target=fn.id,
-            event=b'{"type":"track"}',
-            settings=orjson.dumps({"url": url}),
-            request_id="r1",
-            trace_context={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-{flags}"},
-        ),
+    answer = await _fetch_on_a_stream(
+        server_factory,
+        monkeypatch,
+        provider,
+        url,
+        {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-{flags}"},
     )
     assert answer.request_id == "r1"
     assert answer.result.outcome == ipb.OUTCOME_OK, answer.result.error
@@ -168,18 +186,12 @@ async def test_a_stream_invocation_passes_its_callers_trace_on_when_nothing_reco
     one (or with a malformed one) the fetch still carries a new valid one."""
     url, seen = header_sink
     provider = TracerProvider(sampler=ALWAYS_OFF)
-    monkeypatch.setattr(invoke_servicer, "tracer", provider.get_tracer("fnbox.server"))
-    api = Api.of(await server_factory(tracer_provider=provider))
-    fn = await api.create_function(code=FETCHES, type=pb.FUNCTION_TYPE_DESTINATION)
-    answer = await _stream_once(
-        api,
-        ipb.InvokeFunctionRequest(
-            target=fn.id,
-            event=b'{"type":"track"}',
-            settings=orjson.dumps({"url": url}),
-            request_id="r1",
-            trace_context={} if traceparent is None else {"traceparent": traceparent},
-        ),
+    answer = await _fetch_on_a_stream(
+        server_factory,
+        monkeypatch,
+        provider,
+        url,
+        {} if traceparent is None else {"traceparent": traceparent},
     )
     assert answer.result.outcome == ipb.OUTCOME_OK, answer.result.error
     (headers,) = seen
