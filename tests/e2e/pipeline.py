@@ -6,12 +6,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+from fnbox.bus import Bus, open_bus
 from fnbox.client import FnboxClient
+from fnbox.delivery.control import ControlPlane
 from fnbox.functions.v1 import resources_pb2
+from fnbox.gateway.service import GatewayService
+from fnbox.gateway.settings import GatewaySettings
+from fnbox.server.app import ControlService
 
 from tests.e2e.system import FAST_PIPELINE_ENV
 
@@ -63,6 +69,22 @@ async def deployed(
 async def source(client: FnboxClient, name: str = "webhooks") -> resources_pb2.Instance:
     fn = await deployed(client, name, resources_pb2.FUNCTION_TYPE_SOURCE, SOURCE)
     return await client.instances.create(fn.name, name)
+
+
+async def gateway_of(
+    control: ControlService, tmp_path: Path, settings: GatewaySettings
+) -> tuple[GatewayService, resources_pb2.Instance, ControlPlane, Bus]:
+    """A started gateway of ``control`` on a SQLite bus in ``tmp_path``, with a source
+    instance to post to (the caller stops the gateway, closes the plane and the bus)."""
+    token = (tmp_path / "admin.token").read_text().strip()
+    async with FnboxClient(control.address, token) as client:
+        src = await source(client)
+    bus = open_bus(f"sqlite:///{tmp_path / 'bus.db'}")
+    await bus.start()
+    plane = ControlPlane(control.address, token)
+    gateway = GatewayService(settings=settings, bus=bus, control=plane)
+    await gateway.start()
+    return gateway, src, plane, bus
 
 
 async def destination(

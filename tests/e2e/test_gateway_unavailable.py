@@ -7,8 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from fnbox.bus import Bus, open_bus
-from fnbox.client import FnboxClient
+from fnbox.bus import Bus
 from fnbox.delivery.control import ControlPlane
 from fnbox.gateway.service import GatewayService
 from fnbox.gateway.settings import GatewaySettings
@@ -24,14 +23,7 @@ JSON = {"content-type": "application/json"}
 async def _gateway(
     control: ControlService, tmp_path: Path, settings: GatewaySettings
 ) -> tuple[GatewayService, str, ControlPlane, Bus]:
-    token = (tmp_path / "admin.token").read_text().strip()
-    async with FnboxClient(control.address, token) as client:
-        src = await pipeline.source(client)
-    bus = open_bus(f"sqlite:///{tmp_path / 'bus.db'}")
-    await bus.start()
-    plane = ControlPlane(control.address, token)
-    gateway = GatewayService(settings=settings, bus=bus, control=plane)
-    await gateway.start()
+    gateway, src, plane, bus = await pipeline.gateway_of(control, tmp_path, settings)
     return gateway, f"http://127.0.0.1:{gateway.port}/v1/sources/{src.id}", plane, bus
 
 

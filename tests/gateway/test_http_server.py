@@ -13,10 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 from aiohttp import web
-from fnbox.bus import Bus, open_bus
-from fnbox.client import FnboxClient
+from fnbox.bus import Bus
 from fnbox.delivery import headers as h
-from fnbox.delivery.control import ControlPlane
 from fnbox.gateway.http import _Accepted
 from fnbox.gateway.service import GatewayService
 from fnbox.gateway.settings import GatewaySettings
@@ -54,15 +52,8 @@ class Gateway:
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     control = ControlService(Settings(data_dir=tmp_path, grpc=GrpcSettings(listen="127.0.0.1:0")))
     await control.start()
-    token = (tmp_path / "admin.token").read_text().strip()
-    async with FnboxClient(control.address, token) as client:
-        src = await pipeline.source(client)
-    bus = open_bus(f"sqlite:///{tmp_path / 'bus.db'}")
-    await bus.start()
-    plane = ControlPlane(control.address, token)
     settings = GatewaySettings(listen="127.0.0.1:0", max_body_bytes=MAX_BODY)
-    service = GatewayService(settings=settings, bus=bus, control=plane)
-    await service.start()
+    service, src, plane, bus = await pipeline.gateway_of(control, tmp_path, settings)
     try:
         yield Gateway(service, bus, f"/v1/sources/{src.id}", h.topic(h.WEBHOOKS, src.name))
     finally:
