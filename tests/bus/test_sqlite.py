@@ -11,6 +11,7 @@ import pytest
 from fnbox.bus import BusError, BusUnavailable, open_bus
 from fnbox.bus.jetstream import JetStreamBus, NatsOptions
 from fnbox.bus.sqlite import SqliteBus, SqliteOptions
+from fnbox.bus.sqlite_tables import COMPACT_STEP, BusTables
 from fnbox.bus.sqlite_thread import SqliteThread
 
 from tests.bus.helpers import nothing_within, take
@@ -51,6 +52,36 @@ async def test_compaction_keeps_what_some_group_still_needs(tmp_path: Path) -> N
         assert int(new_id) > int(ids[-1])
         (late,) = await take(bus, "events.c", "late", 1)
         assert late.message.id == new_id
+
+
+async def test_compaction_deletes_a_backlog_in_bounded_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog of several steps goes in one compact() call, one bounded write per step (each
+    step holds up the writes queued behind it for one step only); expired dedup ids too."""
+    steps: list[tuple[int, bool]] = []
+    one_step = BusTables.compact
+
+    def recorded(conn: sqlite3.Connection, *, now: float, dedup_window: float) -> tuple[int, bool]:
+        before = conn.total_changes
+        result = one_step(conn, now=now, dedup_window=dedup_window)
+        assert conn.total_changes - before <= COMPACT_STEP
+        steps.append(result)
+        return result
+
+    monkeypatch.setattr(BusTables, "compact", staticmethod(recorded))
+    total = 2 * COMPACT_STEP + 300
+    async with _sqlite(tmp_path, compact_interval=3600, dedup_window=0) as bus:
+        await bus.publish_many("events.big", [(b"%d" % n, None, f"d{n}") for n in range(total)])
+        await bus.ack_many(await take(bus, "events.big", "g", total, batch=1000))
+        assert await bus.compact() == total
+        assert _stored(tmp_path) == 0
+        with sqlite3.connect(tmp_path / "bus.db") as conn:
+            assert conn.execute("SELECT COUNT(*) FROM dedup").fetchone() == (0,)
+    # As many messages as dedup ids, a step full but for the last.
+    full_steps, rest = divmod(2 * total, COMPACT_STEP)
+    assert rest and [more for _, more in steps] == [True] * full_steps + [False]
+    assert sum(deleted for deleted, _ in steps) == total
 
 
 async def test_publish_and_ack_acks_nothing_when_the_insert_fails(tmp_path: Path) -> None:

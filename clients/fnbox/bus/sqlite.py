@@ -333,11 +333,21 @@ class SqliteBus(Bus):
         return await self._thread().read(count)
 
     async def compact(self) -> int:
-        """Delete what every group has settled now (also done periodically); returns the count."""
+        """Delete what every group has settled now (also done periodically); returns the count.
+
+        In steps of at most ``COMPACT_STEP`` rows, each its own write: a large backlog never
+        holds up the writes (publishes, acks) queued meanwhile for more than one step."""
         window = self._options.dedup_window
-        return await self._thread().write(
-            lambda c: BusTables.compact(c, now=time.time(), dedup_window=window), durable=False
-        )
+        db = self._thread()
+        total = 0
+        more = True
+        while more:
+            deleted, more = await db.write(
+                lambda c: BusTables.compact(c, now=time.time(), dedup_window=window),
+                durable=False,
+            )
+            total += deleted
+        return total
 
     def _delivery(self, row: LeasedRow, topic: str, tid: int, group: str, lease: float) -> Delivery:
         seq, data, encoded, published_at, attempt = row
