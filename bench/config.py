@@ -34,7 +34,7 @@ class BenchConfig:
             memory_functions=100,
             e2e_duration_s=4.0,
             e2e_concurrency=16,
-            e2e_repeats=3,
+            e2e_repeats=5,
         )
 
     @classmethod
