@@ -135,6 +135,18 @@ class Bus(abc.ABC):
     async def pending(self, topic: str, group: str) -> int:
         """Messages of ``topic`` the group has not acked or termed yet (its backlog)."""
 
+    @abc.abstractmethod
+    async def retire(self, topic: str, group: str) -> bool:
+        """End ``group``'s use of ``topic`` if it has nothing pending there (nothing unleased,
+        nothing leased) and is the topic's only group: the topic's settled messages and the
+        group's progress are deleted, so the topic is no longer listed by :meth:`topics`.
+        Returns whether it retired (also when there was nothing to retire); when it did not,
+        nothing changed. A message published meanwhile is never lost: it is either counted
+        as pending (no retirement) or kept, and a later publish creates the topic again, for
+        the group to read from its start. Other clients of the group (other processes) should
+        call it too when their consumer of the topic stops: on JetStream a client keeps the
+        deleted consumer until then (its consumes come back empty)."""
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _STREAM_CONFIG_MISMATCH = 10058
 _MIN_FETCH_WAIT = 0.05
+_CONSUMER_PAGE = 256  # consumers the server lists per request
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +219,7 @@ class JetStreamBus(Bus):
             if reusable:
                 idle.append(sub)
             else:  # cancelled or failed: its inbox may still receive; drop it
-                task = asyncio.get_running_loop().create_task(_unsubscribe(sub))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._unsubscribe_soon(sub)
         return [_JetStreamDelivery(msg, topic) for msg in msgs]
 
     async def topics(self, prefix: str) -> list[str]:
@@ -245,9 +244,66 @@ class JetStreamBus(Bus):
             try:
                 info = await js.consumer_info(self._stream, consumer_name(group, topic))
             except nats.js.errors.NotFoundError:
-                stream = await js.stream_info(self._stream, subjects_filter=subject)
-                return int((stream.state.subjects or {}).get(subject, 0))
+                return await self._stored(subject)
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def retire(self, topic: str, group: str) -> bool:
+        """Only when the group's consumer has nothing pending: the topic's subject is purged up
+        to the last message the consumer was given (a message published meanwhile stays, and a
+        new consumer, reading from the start, gets it), then the durable consumer is deleted.
+        Refused while another consumer filters on the subject (found by listing the stream's
+        consumers: a request per 256 of them)."""
+        subject = self._subject(topic)
+        check_group(group)
+        durable = consumer_name(group, topic)
+        js = self._jetstream()
+        with _translated():
+            try:
+                info = await js.consumer_info(self._stream, durable)
+            except nats.js.errors.NotFoundError:
+                # Never consumed, or retired by another client of the group (whose consumer
+                # this one may still hold: the next consume sets it up again).
+                self._forget_consumer(durable)
+                return await self._stored(subject) == 0
+            if info.num_pending or info.num_ack_pending:
+                return False
+            if await self._shared(subject, durable):
+                return False
+            self._forget_consumer(durable)
+            last = info.delivered.stream_seq or 0
+            if last > 0:  # seq=0 would purge everything (the client drops a falsy seq)
+                await js.purge_stream(self._stream, subject=subject, seq=last + 1)
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_consumer(self._stream, durable)
+        return True
+
+    async def _stored(self, subject: str) -> int:
+        """Messages the stream holds on ``subject``."""
+        stream = await self._jetstream().stream_info(self._stream, subjects_filter=subject)
+        return int((stream.state.subjects or {}).get(subject, 0))
+
+    async def _shared(self, subject: str, durable: str) -> bool:
+        """Whether a consumer other than ``durable`` filters on ``subject``."""
+        js = self._jetstream()
+        offset = 0
+        while True:
+            page = await js.consumers_info(self._stream, offset=offset)
+            if any(c.name != durable and c.config.filter_subject == subject for c in page):
+                return True
+            if len(page) < _CONSUMER_PAGE:
+                return False
+            offset += len(page)
+
+    def _forget_consumer(self, durable: str) -> None:
+        """Drop what this client keeps of a consumer about to be deleted."""
+        self._consumers.pop(durable, None)
+        for sub in self._idle_subs.pop(durable, []):
+            self._unsubscribe_soon(sub)
+
+    def _unsubscribe_soon(self, sub: JetStreamContext.PullSubscription) -> None:
+        task = asyncio.get_running_loop().create_task(_unsubscribe(sub))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _ensure_stream(self) -> None:
         js = self._jetstream()

@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
 from fnbox.bus.base import Bus, Delivery, Message, PublishItem
@@ -79,7 +80,6 @@ class SqliteBus(Bus):
             self._path,
             busy_timeout=timeout,
             init=lambda c: init_schema(c, timeout),
-            on_rollback=self._tables.forget,
         )
         await db.start()
         self._db = db
@@ -287,16 +287,19 @@ class SqliteBus(Bus):
             if eager:
                 due, next_visible = True, None
             else:
-                due, next_visible = await db.read(
-                    lambda c: tables.probe(c, tid, group, time.time())
-                )
+                probed = await db.read(partial(tables.probe, tid=tid, topic=name, group=group))
+                if probed is None:  # retired meanwhile (by any process)
+                    tid = await self._rejoin(db, name, group)
+                    continue
+                due, next_visible = probed
             if due:
-                rows = await db.write(
-                    lambda c: tables.lease(
-                        c, tid, group, batch=batch, lease=lease, now=time.time()
-                    ),
-                    durable=False,
+                leasing = partial(
+                    tables.lease, tid=tid, topic=name, group=group, batch=batch, lease=lease
                 )
+                rows = await db.write(leasing, durable=False)
+                if rows is None:
+                    tid = await self._rejoin(db, name, group)
+                    continue
                 if rows:
                     self._hot.add(key)
                     return [self._delivery(row, topic, tid, group, lease) for row in rows]
@@ -320,6 +323,22 @@ class SqliteBus(Bus):
             lambda c: self._tables.topics(c, f"{self._namespace}.{prefix}")
         )
         return [name[start:] for name in names]
+
+    async def retire(self, topic: str, group: str) -> bool:
+        """In one write: the topic's rows go if ``group`` is its only group and has nothing
+        pending there. Forgets what this process keeps of the topic; other processes find
+        their ids stale at their next probe or lease."""
+        name = self._qualified(topic)
+        check_group(group)
+        retired = await self._thread().write(
+            lambda c: BusTables.retire(c, name, group), durable=False
+        )
+        if retired:
+            self._joined.pop((name, group), None)
+            self._hot.discard((name, group))
+            self._wake(name)
+            self._names.pop(topic, None)
+        return retired
 
     async def pending(self, topic: str, group: str) -> int:
         name = self._qualified(topic)
@@ -372,6 +391,12 @@ class SqliteBus(Bus):
         tid = await db.write(join, durable=False)
         self._joined[(name, group)] = tid
         return tid
+
+    async def _rejoin(self, db: SqliteThread, name: str, group: str) -> int:
+        """The topic id this group consumed by was retired (by any process): join afresh."""
+        self._joined.pop((name, group), None)
+        self._hot.discard((name, group))
+        return await self._join(db, name, group)
 
     def _wake(self, name: str) -> None:
         wakeup = self._wakeups.pop(name, None)

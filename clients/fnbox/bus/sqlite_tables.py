@@ -5,11 +5,18 @@ reused after compaction). A group's progress on a topic is ``groups.cursor`` (ev
 it has been handed out) plus one ``leases`` row per handed-out, unsettled message, whose
 ``visible_at`` says when it may be delivered again. Compaction deletes the messages below every
 group's low-water mark; a topic no group has consumed yet keeps all its messages.
+
+:meth:`BusTables.retire` deletes a topic's rows once its only group is done with it; the next
+publish creates the topic again, under a new id (or, when it had the highest id, the same one).
+So a topic id held across transactions may be stale, in this process or another: writes look
+the id up by name in their own transaction, and a consumer's probe and lease check that the id
+still names its topic before trusting it (``None`` when it does not: look it up again).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 
 import orjson
@@ -85,19 +92,12 @@ None), published_at, attempt."""
 
 
 class BusTables:
-    """Statements on one connection; caches topic ids (a topic row is never deleted)."""
+    """Statements on one connection."""
 
-    def __init__(self) -> None:
-        self._topic_ids: dict[str, int] = {}
-
-    def forget(self) -> None:
-        """Drop the cached topic ids (a rolled-back transaction may have created some)."""
-        self._topic_ids.clear()
-
-    def topic_id(self, conn: sqlite3.Connection, name: str, *, create: bool) -> int | None:
-        cached = self._topic_ids.get(name)
-        if cached is not None:
-            return cached
+    @staticmethod
+    def topic_id(conn: sqlite3.Connection, name: str, *, create: bool) -> int | None:
+        # Never cached across transactions: a topic retired meanwhile (by any process) must
+        # not be written to under its old id.
         row = conn.execute("SELECT id FROM topics WHERE name = ?", (name,)).fetchone()
         if row is None:
             if not create:
@@ -105,7 +105,6 @@ class BusTables:
             row = conn.execute(
                 "INSERT INTO topics (name) VALUES (?) RETURNING id", (name,)
             ).fetchone()
-        self._topic_ids[name] = int(row[0])
         return int(row[0])
 
     def insert(
@@ -176,12 +175,18 @@ class BusTables:
 
     @staticmethod
     def probe(
-        conn: sqlite3.Connection, tid: int, group: str, now: float
-    ) -> tuple[bool, float | None]:
-        """Whether a lease would get something now, and when the next lease becomes visible."""
-        (next_visible,) = conn.execute(
-            "SELECT MIN(visible_at) FROM leases WHERE topic_id = ? AND group_name = ?", (tid, group)
+        conn: sqlite3.Connection, *, tid: int, topic: str, group: str
+    ) -> tuple[bool, float | None] | None:
+        """Whether a lease would get something now, and when the next lease becomes visible
+        (``None`` when ``tid`` no longer names ``topic``)."""
+        now = time.time()
+        name, next_visible = conn.execute(
+            "SELECT (SELECT name FROM topics WHERE id = ?), MIN(visible_at) FROM leases"
+            " WHERE topic_id = ? AND group_name = ?",
+            (tid, tid, group),
         ).fetchone()
+        if name != topic:
+            return None
         if next_visible is not None and next_visible <= now:
             return True, next_visible
         row = conn.execute(
@@ -193,9 +198,14 @@ class BusTables:
 
     @staticmethod
     def lease(
-        conn: sqlite3.Connection, tid: int, group: str, *, batch: int, lease: float, now: float
-    ) -> list[LeasedRow]:
-        """Redeliveries that are due first, then messages past the group's cursor."""
+        conn: sqlite3.Connection, *, tid: int, topic: str, group: str, batch: int, lease: float
+    ) -> list[LeasedRow] | None:
+        """Redeliveries that are due first, then messages past the group's cursor (``None``
+        when ``tid`` no longer names ``topic``)."""
+        row = conn.execute("SELECT name FROM topics WHERE id = ?", (tid,)).fetchone()
+        if row is None or row[0] != topic:
+            return None
+        now = time.time()
         until = now + lease
         # The rows as sqlite3 returns them (LeasedRow tuples, attempt already counted).
         rows: list[LeasedRow] = conn.execute(
@@ -261,6 +271,24 @@ class BusTables:
             (tid, tid, group, tid, group),
         ).fetchone()
         return int(count)
+
+    @staticmethod
+    def retire(conn: sqlite3.Connection, topic: str, group: str) -> bool:
+        """Delete ``topic`` with all its rows if ``group`` is its only group and has nothing
+        pending there (run in one write transaction: nothing is published meanwhile). Returns
+        whether the topic is gone (also when it did not exist)."""
+        tid = BusTables.topic_id(conn, topic, create=False)
+        if tid is None:
+            return True
+        other = conn.execute(
+            "SELECT 1 FROM groups WHERE topic_id = ? AND name != ? LIMIT 1", (tid, group)
+        ).fetchone()
+        if other is not None or BusTables.pending(conn, tid, group):
+            return False
+        for table in ("messages", "dedup", "leases", "groups"):
+            conn.execute(f"DELETE FROM {table} WHERE topic_id = ?", (tid,))
+        conn.execute("DELETE FROM topics WHERE id = ?", (tid,))
+        return True
 
     @staticmethod
     def topics(conn: sqlite3.Connection, prefix: str) -> list[str]:
