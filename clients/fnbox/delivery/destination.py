@@ -1,7 +1,8 @@
 """One destination instance's consumer: batching, insert function, retries, dead letters.
 
 Each destination runs in its own task with its own concurrency limit and circuit breaker,
-so a slow or failing destination only ever holds back its own messages.
+so a slow or failing destination only ever holds back its own messages. Once the instance is
+deleted, its worker drops what is left on its topic, retires the topic and ends.
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ class DestinationWorker:
         self._config: tuple[float, _Config] | None = None
         self.handlers = VersionHandlers()
         self.delivered = 0
+        self._next_retire = 0.0  # monotonic time before which no retirement is tried again
 
     async def run(self) -> None:
+        """Deliver until cancelled, or until the instance is gone and its topic retired."""
         running: set[asyncio.Task[None]] = set()
         slots = self._slots
         try:
@@ -119,6 +122,8 @@ class DestinationWorker:
                 finally:
                     slots.release(wanted)
                 if not rounds:
+                    if not config.exists and not running and await self._retired():
+                        return
                     continue
                 slots.take(len(rounds))
                 for deliveries in rounds:
@@ -150,6 +155,23 @@ class DestinationWorker:
         while len(got) < config.max_count and (left := deadline - time.monotonic()) > 0:
             got += await self._consume(config.max_count - len(got), min(left, 1.0))
         return [got], config
+
+    async def _retired(self) -> bool:
+        """Whether the topic of the deleted instance was retired (the bus refuses while
+        anything is pending, e.g. an event routed before the routers noticed the deletion).
+        Tried at most once per discovery interval: on JetStream it costs a few API calls."""
+        now = time.monotonic()
+        if now < self._next_retire:
+            return False
+        self._next_retire = now + self._settings.discovery_seconds
+        try:
+            retired = await self._bus.retire(self.topic, GROUP)
+        except Exception:
+            log.warning("retiring %s failed", self.topic, exc_info=True)
+            return False
+        if retired:
+            log.info("%s: the destination is gone; topic retired", self.topic)
+        return retired
 
     async def _consume(self, batch: int, wait: float) -> list[Delivery]:
         try:

@@ -104,3 +104,7 @@ class DeliveryService:
             )
             self.workers[topic] = worker
         await worker.run()
+        # Returned: the instance is gone and its topic retired. Should the topic appear again,
+        # a new worker starts from scratch (the old one holds the instance's config as gone).
+        if self.workers.get(topic) is worker:
+            del self.workers[topic]

@@ -20,7 +20,8 @@ class TopicWorkers:
 
     Topics are found by polling ``bus.topics(prefix)`` every ``interval`` seconds, or at once
     through :meth:`notice` (in-process producers). A task that fails is restarted at the next
-    scan; its topic stays owned until then.
+    scan; its topic stays owned until then. A task that returns (its topic retired) is
+    forgotten: the topic gets a new one if it appears again.
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class TopicWorkers:
         self._interval = interval
         self._name = name
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._returned_lately: set[str] = set()  # topics whose task returned since the scan began
         self._scanner: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -54,9 +56,12 @@ class TopicWorkers:
 
     async def _scan(self) -> None:
         while True:
+            self._returned_lately.clear()
             try:
                 for topic in await self._bus.topics(self._prefix):
-                    self._ensure(topic)
+                    # A listing read before the topic was retired must not restart its worker.
+                    if not self._returned_since_listing(topic):
+                        self._ensure(topic)
             except Exception:
                 log.warning("%s: could not list topics", self._name, exc_info=True)
             await asyncio.sleep(self._interval)
@@ -67,4 +72,21 @@ class TopicWorkers:
             return
         if task is not None and not task.cancelled() and task.exception() is not None:
             log.error("%s worker for %s failed", self._name, topic, exc_info=task.exception())
-        self._tasks[topic] = asyncio.create_task(self._work(topic), name=f"{self._name}:{topic}")
+        task = asyncio.create_task(self._work(topic), name=f"{self._name}:{topic}")
+        task.add_done_callback(lambda done: self._returned(topic, done))
+        self._tasks[topic] = task
+
+    def _returned(self, topic: str, task: asyncio.Task[None]) -> None:
+        if not _returned_normally(task):
+            return  # a failed task stays until the next scan logs and restarts it
+        self._returned_lately.add(topic)
+        if self._tasks.get(topic) is task:
+            del self._tasks[topic]
+
+    def _returned_since_listing(self, topic: str) -> bool:
+        task = self._tasks.get(topic)  # returned, its done callback not run yet
+        return topic in self._returned_lately or (task is not None and _returned_normally(task))
+
+
+def _returned_normally(task: asyncio.Task[None]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
