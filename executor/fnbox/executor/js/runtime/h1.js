@@ -148,23 +148,29 @@ class Exchange {
         case 0: {
           const joined = this.buffered === null ? b : Buffer.concat([this.buffered, b]);
           const end = joined.indexOf(CRLFCRLF);
+          // The head so far (no end yet) or the whole head: over the cap either way.
+          if ((end < 0 ? joined.length : end) > MAX_HEAD_BYTES) {
+            throw Object.assign(new Error('Headers Overflow Error'), { name: 'HeadersOverflowError', code: 'UND_ERR_HEADERS_OVERFLOW' });
+          }
           if (end < 0) {
-            if (joined.length > MAX_HEAD_BYTES) throw Object.assign(new Error('Headers Overflow Error'), { name: 'HeadersOverflowError', code: 'UND_ERR_HEADERS_OVERFLOW' });
             this.buffered = joined;
             return;
           }
-          if (end > MAX_HEAD_BYTES) throw Object.assign(new Error('Headers Overflow Error'), { name: 'HeadersOverflowError', code: 'UND_ERR_HEADERS_OVERFLOW' });
           this.buffered = null;
           b = joined.subarray(end + 4);
           this.onHead(joined.toString('latin1', 0, end));
           break;
         }
-        case 1: {
+        case 1: case 3: {
+          // Body bytes counted down: the whole body (1), or one chunk (3, then its CRLF).
           const n = Math.min(this.remaining, b.length);
           this.data(b.subarray(0, n));
           b = b.subarray(n);
           this.remaining -= n;
-          if (this.remaining === 0) this.end();
+          if (this.remaining === 0) {
+            if (this.state === 1) this.end();
+            else this.state = 4;
+          }
           break;
         }
         case 2: case 4: case 5: {
@@ -179,14 +185,6 @@ class Exchange {
           const line = joined.toString('latin1', 0, eol);
           b = joined.subarray(eol + 2);
           this.onLine(line);
-          break;
-        }
-        case 3: {
-          const n = Math.min(this.remaining, b.length);
-          this.data(b.subarray(0, n));
-          b = b.subarray(n);
-          this.remaining -= n;
-          if (this.remaining === 0) this.state = 4;
           break;
         }
         case 6:
