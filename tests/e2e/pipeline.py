@@ -14,6 +14,9 @@ import orjson
 from fnbox.bus import Bus, open_bus
 from fnbox.client import FnboxClient
 from fnbox.delivery.control import ControlPlane
+from fnbox.delivery.routing import Routes
+from fnbox.delivery.service import DeliveryService
+from fnbox.delivery.settings import DeliverySettings
 from fnbox.functions.v1 import resources_pb2
 from fnbox.gateway.service import GatewayService
 from fnbox.gateway.settings import GatewaySettings
@@ -44,6 +47,22 @@ async function onTrack(event, settings) {
   if (!response.ok) throw new Error('endpoint answered ' + response.status)
 }
 """
+
+# Gateway and delivery settings of in-process pipelines: platform retries, discovery and
+# caches in fractions of a second, so that the tests see changes soon.
+FAST_GATEWAY: dict[str, Any] = {
+    "listen": "127.0.0.1:0",
+    "platform_retry_seconds": 0.2,
+    "retry_max_seconds": 0.5,
+    "discovery_seconds": 0.2,
+    "instance_cache_seconds": 0.2,
+}
+FAST_DELIVERY: dict[str, Any] = {
+    "platform_retry_seconds": 0.2,
+    "discovery_seconds": 0.2,
+    "routing_cache_seconds": 0.2,
+    "batch_max_wait_seconds": 0.1,
+}
 
 URL_SETTING = resources_pb2.SettingDefinition(
     name="url", label="URL", type=resources_pb2.SETTING_TYPE_STRING, required=True
@@ -85,6 +104,25 @@ async def gateway_of(
     gateway = GatewayService(settings=settings, bus=bus, control=plane)
     await gateway.start()
     return gateway, src, plane, bus
+
+
+def services(
+    bus: Bus, plane: ControlPlane, *, routes: Routes | None = None
+) -> tuple[DeliveryService, GatewayService]:
+    """A delivery service and a gateway on ``bus`` with the fast settings, the gateway
+    routing its events itself as in ``fnbox serve`` (through ``routes``, by default the
+    delivery's); neither is started."""
+    delivery = DeliveryService(
+        settings=DeliverySettings.model_validate(FAST_DELIVERY), bus=bus, control=plane
+    )
+    gateway = GatewayService(
+        settings=GatewaySettings.model_validate(FAST_GATEWAY),
+        bus=bus,
+        control=plane,
+        on_topic=delivery.notice,
+        routes=delivery.routes if routes is None else routes,
+    )
+    return delivery, gateway
 
 
 async def destination(

@@ -20,14 +20,10 @@ from fnbox.delivery import headers as h
 from fnbox.delivery.control import ControlPlane
 from fnbox.delivery.integrations import IntegrationKeys
 from fnbox.delivery.routing import Connections, Routes
-from fnbox.delivery.service import DeliveryService
-from fnbox.delivery.settings import DeliverySettings
 from fnbox.functions.v1 import resources_pb2
 from fnbox.gateway import http
 from fnbox.gateway.embedded import PipelineComponent, pipeline_component
 from fnbox.gateway.envelope import webhook_headers
-from fnbox.gateway.service import GatewayService
-from fnbox.gateway.settings import GatewaySettings
 from fnbox.server.app import ControlService
 from fnbox.server.main import ComponentContext
 from fnbox.server.settings import Settings, load_settings
@@ -37,20 +33,6 @@ from tests.e2e.sink import Sink
 from tests.e2e.system import eventually
 
 pytestmark = pytest.mark.timeout(120)
-
-FAST_GATEWAY = {
-    "listen": "127.0.0.1:0",
-    "platform_retry_seconds": 0.2,
-    "retry_max_seconds": 0.5,
-    "discovery_seconds": 0.2,
-    "instance_cache_seconds": 0.2,
-}
-FAST_DELIVERY = {
-    "platform_retry_seconds": 0.2,
-    "discovery_seconds": 0.2,
-    "routing_cache_seconds": 0.2,
-    "batch_max_wait_seconds": 0.1,
-}
 
 # Passes each event's integrations object on.
 SOURCE = """
@@ -80,8 +62,8 @@ async def controller(tmp_path: Path) -> AsyncIterator[Control]:
         data_dir=tmp_path,
         grpc={"listen": "127.0.0.1:0"},
         executor={"warm_workers": 1, "egress_allow": ["127.0.0.1/32"]},
-        gateway=FAST_GATEWAY,
-        delivery=FAST_DELIVERY,
+        gateway=pipeline.FAST_GATEWAY,
+        delivery=pipeline.FAST_DELIVERY,
     )
     service = ControlService(settings)
     await service.start()
@@ -279,15 +261,8 @@ async def test_a_failed_routing_lookup_retries_the_webhook_until_it_is_routed(
     async with Link(port) as link:
         # Invocations reach the control service; the routing lookups go through the link.
         routing = ControlPlane(link.target, controller.token)
-        delivery = DeliveryService(
-            settings=DeliverySettings.model_validate(FAST_DELIVERY), bus=bus, control=plane
-        )
-        gateway = GatewayService(
-            settings=GatewaySettings.model_validate(FAST_GATEWAY),
-            bus=bus,
-            control=plane,
-            on_topic=delivery.notice,
-            routes=Routes(Connections(routing, 0.2), IntegrationKeys(routing, 0.2)),
+        delivery, gateway = pipeline.services(
+            bus, plane, routes=Routes(Connections(routing, 0.2), IntegrationKeys(routing, 0.2))
         )
         await delivery.start()
         await gateway.start()

@@ -21,9 +21,6 @@ from fnbox.delivery import headers as h
 from fnbox.delivery.control import ControlPlane
 from fnbox.delivery.destination import GROUP
 from fnbox.delivery.service import DeliveryService
-from fnbox.delivery.settings import DeliverySettings
-from fnbox.gateway.service import GatewayService
-from fnbox.gateway.settings import GatewaySettings
 from fnbox.server.app import ControlService
 
 from tests.e2e import pipeline
@@ -32,17 +29,6 @@ from tests.e2e.system import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
-FAST_GATEWAY = {
-    "listen": "127.0.0.1:0",
-    "platform_retry_seconds": 0.2,
-    "discovery_seconds": 0.2,
-    "instance_cache_seconds": 0.2,
-}
-FAST_DELIVERY = {
-    "platform_retry_seconds": 0.2,
-    "discovery_seconds": 0.2,
-    "routing_cache_seconds": 0.2,
-}
 RETIRED = "topic retired"
 
 
@@ -70,18 +56,9 @@ async def test_a_deleted_destination_drops_its_events_then_retires_its_topic(
     caplog.set_level(logging.INFO, logger="fnbox.delivery.destination")
     token = (tmp_path / "admin.token").read_text().strip()
     plane = ControlPlane(control.address, token)
-    delivery = DeliveryService(
-        settings=DeliverySettings.model_validate(FAST_DELIVERY), bus=bus, control=plane
-    )
     # The gateway routes its events itself (as in ``fnbox serve``); the destination workers
     # start only once the destination is deleted, so its events are still waiting then.
-    gateway = GatewayService(
-        settings=GatewaySettings.model_validate(FAST_GATEWAY),
-        bus=bus,
-        control=plane,
-        on_topic=delivery.notice,
-        routes=delivery.routes,
-    )
+    delivery, gateway = pipeline.services(bus, plane)
     async with FnboxClient(control.address, token) as client:
         src = await pipeline.source(client)
         dest = await pipeline.destination(client, "Doomed", "http://127.0.0.1:9/", [src.name])
