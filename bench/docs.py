@@ -34,7 +34,8 @@ def figures_block(results: dict[str, object]) -> str:
         f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} ({revision}) with `{mode}` on "
         f"{machine.get('cpu_model')}, {machine.get('cores')} cores, "
         f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}, Node "
-        f"{machine.get('node')} (load average at start {load[0]}/{load[1]}: {_quiet(load)}). "
+        f"{machine.get('node')} (load average at start {load[0]}/{load[1]}: {_quiet(load)}"
+        f"{_steal(results)}). "
         "Throughput and latency figures are medians of "
         f"{config.get('repeats')} runs of {config.get('duration_s')} s each (e2e: "
         f"{config.get('e2e_repeats', '?')} runs); cold starts are p50/p99 of "
@@ -57,6 +58,17 @@ def _quiet(load: list[object]) -> str:
         "the machine was shared, so absolute figures are noisy; ratios to the same-run "
         "baselines are the robust ones"
     )
+
+
+def _steal(results: dict[str, object]) -> str:
+    """The hypervisor's largest steal during a step, when it was large enough to matter."""
+    host = results.get("host_cpu", {})
+    assert isinstance(host, dict)
+    steals = [(cpu["steal_pct"], name) for name, cpu in host.items() if cpu]
+    if not steals or max(steals)[0] < 2.0:
+        return ""
+    pct, name = max(steals)
+    return f"; the hypervisor took {pct}% of the CPU during {name}, lowering its figures as much"
 
 
 def main() -> None:

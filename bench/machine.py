@@ -67,6 +67,35 @@ def source_revision(repo: Path) -> dict[str, object]:
     return {"commit": head, "uncommitted_changes": bool(dirty)}
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's aggregate CPU times (the first line of /proc/stat), None without it."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    return [int(value) for value in fields[1:9]] if fields[:1] == ["cpu"] else None
+
+
+def host_cpu_between(before: list[int] | None, after: list[int] | None) -> dict[str, float]:
+    """What the whole machine did between two :func:`cpu_times`: ``busy_cores`` (every process,
+    the bench's own included) and ``steal_pct``, the share of the time the hypervisor ran
+    someone else on our cores (high steal means the figures of that step are low)."""
+    if not before or not after:
+        return {}
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta)
+    if total <= 0:
+        return {}
+    idle = delta[3] + delta[4]  # idle + iowait
+    steal = delta[7]
+    cores = os.cpu_count() or 1
+    return {
+        "busy_cores": round((total - idle - steal) / total * cores, 2),
+        "steal_pct": round(steal / total * 100, 1),
+    }
+
+
 def describe_machine() -> dict[str, object]:
     """CPU model, cores, memory, OS and runtime versions, load average at the start."""
     load1, load5, _ = os.getloadavg()

@@ -144,6 +144,18 @@ def format_table(results: Results) -> str:
         met = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
         threshold = f"{target['op']} {_fmt(target['threshold'])}"
         lines.append(f"| {name} | {_fmt(target['value'])} | {threshold} | {met} |")
+    host: dict[str, dict[str, float]] = results.get("host_cpu", {})
+    measured = {name: cpu for name, cpu in host.items() if cpu}
+    if measured:
+        lines.append("")
+        lines.append(
+            "- the machine during each step, busy cores (all processes) and the hypervisor's "
+            "steal: "
+            + ", ".join(
+                f"{name} {_fmt(cpu['busy_cores'])} ({_fmt(cpu['steal_pct'])}%)"
+                for name, cpu in measured.items()
+            )
+        )
     skipped: dict[str, str] = results.get("skipped", {})
     if skipped:
         lines.append("")

@@ -49,3 +49,7 @@ def test_baselines_assemble_into_results_table_and_chart(tmp_path: Path) -> None
     assert all(target["met"] is None for target in loaded["targets"].values())
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "(gRPC echo)" in table and "not measured" in table
+    # The machine's CPU during each step is recorded (busy cores cannot exceed the cores).
+    host = loaded["host_cpu"]["unary"]
+    assert 0 < host["busy_cores"] <= loaded["machine"]["cores"] and host["steal_pct"] >= 0
+    assert "steal: unary " in table
