@@ -35,7 +35,7 @@ def figures_block(results: dict[str, object]) -> str:
         f"{machine.get('cpu_model')}, {machine.get('cores')} cores, "
         f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}, Node "
         f"{machine.get('node')} (load average at start {load[0]}/{load[1]}: {_quiet(load)}"
-        f"{_steal(results)}){_speed(machine)}. "
+        f"{_steal(results)}). "
         "Throughput and latency figures are medians of "
         f"{config.get('repeats')} runs of {config.get('duration_s')} s each (e2e: "
         f"{config.get('e2e_repeats', '?')} runs); cold starts are p50/p99 of "
@@ -60,19 +60,11 @@ def _quiet(load: list[object]) -> str:
     )
 
 
-def _speed(machine: dict[str, object]) -> str:
-    """The calibration workload's time at the start, to compare machines and moments."""
-    ms = machine.get("calibration_ms_at_start")
-    if not isinstance(ms, int | float):
-        return ""
-    return f"; the bench's fixed Python workload took {ms} ms at the start (`calibration_ms`)"
-
-
 def _steal(results: dict[str, object]) -> str:
     """The hypervisor's largest steal during a step, when it was large enough to matter."""
     host = results.get("host_cpu", {})
     assert isinstance(host, dict)
-    steals = [(cpu["steal_pct"], name) for name, cpu in host.items() if "steal_pct" in cpu]
+    steals = [(cpu["steal_pct"], name) for name, cpu in host.items() if cpu]
     if not steals or max(steals)[0] < 2.0:
         return ""
     pct, name = max(steals)

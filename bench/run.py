@@ -17,13 +17,7 @@ from pathlib import Path
 from bench.config import BenchConfig
 from bench.fnbox_api import FnboxServer, fnbox_available
 from bench.loadgen import LoadGenerator
-from bench.machine import (
-    calibration_ms,
-    cpu_times,
-    describe_machine,
-    host_cpu_between,
-    source_revision,
-)
+from bench.machine import cpu_times, describe_machine, host_cpu_between, source_revision
 from bench.node_baselines import spawn_per_call_ms
 from bench.payloads import EVENT
 from bench.report import format_table, write_chart, write_json
@@ -92,8 +86,7 @@ class Bench:
             "source": source_revision(Path(__file__).resolve().parents[1]),
             "skipped": {},
             "timings_s": {},
-            # The whole machine at each step: its speed just before (calibration_ms), then its
-            # busy cores and the hypervisor's steal during the step.
+            # The whole machine during each step: busy cores and the hypervisor's steal.
             "host_cpu": {},
         }
         self.spawn_samples: list[float] = []
@@ -103,7 +96,6 @@ class Bench:
         if not self.selected(name):
             self.results["skipped"][name] = "not selected (BENCH_ONLY)"
             return
-        calibration = calibration_ms()
         started = time.monotonic()
         before = cpu_times()
         try:
@@ -113,8 +105,7 @@ class Bench:
             self.results["skipped"][name] = f"failed: {exc!r}"
             traceback.print_exc()
         self.results["timings_s"][name] = round(time.monotonic() - started, 1)
-        host = host_cpu_between(before, cpu_times())
-        self.results["host_cpu"][name] = {"calibration_ms": calibration, **host}
+        self.results["host_cpu"][name] = host_cpu_between(before, cpu_times())
 
     def selected(self, name: str) -> bool:
         """Whether ``BENCH_ONLY`` (empty: everything) includes scenario ``name``."""

@@ -52,5 +52,4 @@ def test_baselines_assemble_into_results_table_and_chart(tmp_path: Path) -> None
     # The machine's CPU during each step is recorded (busy cores cannot exceed the cores).
     host = loaded["host_cpu"]["unary"]
     assert 0 < host["busy_cores"] <= loaded["machine"]["cores"] and host["steal_pct"] >= 0
-    assert host["calibration_ms"] > 0 and loaded["machine"]["calibration_ms_at_start"] > 0
     assert "steal: unary " in table
