@@ -102,14 +102,29 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
                 _fmt(_get(results, f"ratios.cold_start_{mode}_p50_vs_spawn"), "x"),
             )
         )
-    rows.append(("e2e: webhooks/s", _fmt(_get(results, "e2e.events_per_s")), "", ""))
-    cpu = _fmt(_get(results, "e2e.server_cpu_ms_per_webhook"))
-    rows.append(("e2e: serve tree CPU ms/webhook", cpu, "", ""))
+    floor = "baselines.relay_floor"
+    rows.append(
+        (
+            "e2e: webhooks/s",
+            _fmt(_get(results, "e2e.events_per_s")),
+            _fmt(_get(results, f"{floor}.events_per_s")) + " (bare durable relay)",
+            _fmt(_get(results, "ratios.e2e_vs_relay_floor"), "x"),
+        )
+    )
+    rows.append(
+        (
+            "e2e: server CPU ms/webhook",
+            _fmt(_get(results, "e2e.server_cpu_ms_per_webhook")),
+            _fmt(_get(results, f"{floor}.server_cpu_ms_per_webhook")),
+            _fmt(_get(results, "ratios.e2e_cpu_per_webhook_vs_relay_floor"), "x"),
+        )
+    )
     rows.append(
         (
             "e2e: ack p50 / p99 ms",
             f"{_fmt(_get(results, 'e2e.ack_p50_ms'))} / {_fmt(_get(results, 'e2e.ack_p99_ms'))}",
-            "",
+            f"{_fmt(_get(results, f'{floor}.ack_p50_ms'))} / "
+            f"{_fmt(_get(results, f'{floor}.ack_p99_ms'))}",
             "",
         )
     )
@@ -189,7 +204,7 @@ def _bars(ax: Any, labels: list[str], series: dict[str, list[float | None]], tit
 
 
 def write_chart(results: Results, path: Path) -> None:
-    """A 2x3 PNG: unary rps and latency, batch, cold start, memory, target attainment."""
+    """A 2x4 PNG: unary rps and latency, batch, cold start, memory, e2e, target attainment."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -199,7 +214,12 @@ def write_chart(results: Results, path: Path) -> None:
         return _get(results, p)
 
     cs = ("c1", "c8", "c32")
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig = plt.figure(figsize=(20, 9))
+    grid = fig.add_gridspec(2, 4)
+    axes = [[fig.add_subplot(grid[row, col]) for col in range(4)] for row in (0, 1)]
+    axes[1][2].remove()
+    axes[1][3].remove()
+    attainment = fig.add_subplot(grid[1, 2:])
     _bars(
         axes[0][0],
         ["1", "8", "32"],
@@ -259,7 +279,21 @@ def write_chart(results: Results, path: Path) -> None:
         },
         "memory (MiB; control RSS shown /10)",
     )
-    _attainment(axes[1][2], results)
+    e2e_labels = ["webhooks/s ÷ 100", "ack p50 ms", "ack p99 ms"]
+    _bars(
+        axes[0][3],
+        e2e_labels,
+        {
+            system: [
+                None if g(f"{path}.events_per_s") is None else g(f"{path}.events_per_s") / 100,  # type: ignore[operator]
+                g(f"{path}.ack_p50_ms"),
+                g(f"{path}.ack_p99_ms"),
+            ]
+            for system, path in (("fnbox", "e2e"), ("bare durable relay", "baselines.relay_floor"))
+        },
+        "e2e: webhook → sink",
+    )
+    _attainment(attainment, results)
     machine = results.get("machine", {})
     fig.suptitle(
         f"fnbox bench — {machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, "

@@ -136,7 +136,8 @@ class Bench:
                 self.attempt("batch", lambda: self._batch(cfg, loadgen, fnbox))
                 if fnbox:
                     self.attempt("cold_start.warm_pool", lambda: self._cold(fnbox, "warm_pool"))
-                    self.attempt("e2e", lambda: self._e2e(cfg, loadgen, fnbox))
+                # Without fnbox, its baseline alone.
+                self.attempt("e2e", lambda: self._e2e(cfg, loadgen, fnbox))
             finally:
                 if floor:
                     floor.stop()
@@ -190,8 +191,12 @@ class Bench:
         self.results["cold_start"][mode] = section
         self.spawn_samples += spawns
 
-    def _e2e(self, cfg: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer) -> None:
-        self.results["e2e"] = e2e.run(cfg, loadgen, fnbox)
+    def _e2e(self, cfg: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer | None) -> None:
+        section, floor = e2e.run(cfg, loadgen, fnbox)
+        if fnbox:
+            self.results["e2e"] = section
+        self.results["baselines"]["relay_floor"] = floor
+        self.results["baselines"]["relay_floor_events_per_s"] = floor["events_per_s"]
 
     def _memory(self, fnbox: FnboxServer) -> None:
         self.results["memory"] = memory.run(fnbox, self.config.memory_functions)

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,15 +91,13 @@ class ServerProcess:
             self._log.close()
 
 
-class EchoServer:
-    """The bare grpc.aio echo servicer (``bench.echo_server``) in a child process; with
-    ``executor=True``, each call also makes one round trip to a warm fnbox worker."""
+class PortServer:
+    """A ``bench`` server module in a child process; it prints ``port N`` once it listens on
+    127.0.0.1."""
 
-    def __init__(self, *, executor: bool = False) -> None:
-        argv = [sys.executable, "-m", "bench.echo_server"] + (["--executor"] if executor else [])
-        self._proc = ServerProcess(argv, cwd=REPO_ROOT)
-        match = self._proc.wait_for_line(r"^port (\d+)$", timeout_s=30)
-        self.target = f"127.0.0.1:{match.group(1)}"
+    def __init__(self, module: str, *args: str) -> None:
+        self._proc = ServerProcess([sys.executable, "-m", module, *args], cwd=REPO_ROOT)
+        self.port = int(self._proc.wait_for_line(r"^port (\d+)$", timeout_s=30).group(1))
 
     @property
     def pid(self) -> int:
@@ -107,35 +106,38 @@ class EchoServer:
     def stop(self) -> None:
         self._proc.stop()
 
-    def __enter__(self) -> EchoServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-class SinkServer:
+class EchoServer(PortServer):
+    """The bare grpc.aio echo servicer (``bench.echo_server``) in a child process; with
+    ``executor=True``, each call also makes one round trip to a warm fnbox worker."""
+
+    def __init__(self, *, executor: bool = False) -> None:
+        super().__init__("bench.echo_server", *(["--executor"] if executor else []))
+        self.target = f"127.0.0.1:{self.port}"
+
+
+class SinkServer(PortServer):
     """The counting HTTP sink (``bench.sink``) in a child process."""
 
     def __init__(self) -> None:
-        self._proc = ServerProcess([sys.executable, "-m", "bench.sink"], cwd=REPO_ROOT)
-        match = self._proc.wait_for_line(r"^port (\d+)$", timeout_s=30)
-        self.url = f"http://127.0.0.1:{match.group(1)}"
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
+        super().__init__("bench.sink")
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def count(self) -> int:
         """Requests received so far (other than these count queries)."""
         with urllib.request.urlopen(f"{self.url}/count", timeout=10) as response:
             return int(response.read())
 
-    def stop(self) -> None:
-        self._proc.stop()
 
-    def __enter__(self) -> SinkServer:
-        return self
+class RelayFloor(PortServer):
+    """The e2e floor (``bench.relay_floor``) in a child process, relaying to ``sink_url``."""
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def __init__(self, sink_url: str) -> None:
+        super().__init__("bench.relay_floor", sink_url)
+        self.url = f"http://127.0.0.1:{self.port}/v1/sources/floor"

@@ -13,6 +13,22 @@ import sys
 _OK = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
 
 
+def next_message(buffer: bytes) -> tuple[str, bytes] | None:
+    """The head (latin-1, without its blank line) and body of the first whole HTTP/1.1 message
+    in ``buffer`` (Content-Length bodies only), or None until all of it has arrived."""
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = buffer[:head_end].decode("latin-1")
+    length = 0
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    end = head_end + 4 + length
+    return None if len(buffer) < end else (head, buffer[head_end + 4 : end])
+
+
 class SinkProtocol(asyncio.Protocol):
     """One connection; requests may arrive pipelined and split across reads."""
 
@@ -29,19 +45,9 @@ class SinkProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._buffer += data
         replies: list[bytes] = []
-        while True:
-            head_end = self._buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                break
-            head = self._buffer[:head_end].decode("latin-1")
-            length = 0
-            for line in head.split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            if len(self._buffer) < head_end + 4 + length:
-                break
-            self._buffer = self._buffer[head_end + 4 + length :]
+        while (message := next_message(self._buffer)) is not None:
+            head, body = message
+            self._buffer = self._buffer[len(head) + 4 + len(body) :]
             if head.startswith("GET /count"):
                 body = str(SinkProtocol.received).encode()
                 length_line = b"content-length: %d\r\n\r\n" % len(body)

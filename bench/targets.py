@@ -55,6 +55,13 @@ def compute_ratios(results: Results) -> dict[str, float | None]:
         ratios[f"cold_start_{mode}_p50_vs_spawn"] = _ratio(
             _get(results, f"cold_start.{mode}.p50_ms"), spawn
         )
+    ratios["e2e_vs_relay_floor"] = _ratio(
+        _get(results, "e2e.events_per_s"), _get(results, "baselines.relay_floor.events_per_s")
+    )
+    ratios["e2e_cpu_per_webhook_vs_relay_floor"] = _ratio(
+        _get(results, "e2e.server_cpu_ms_per_webhook"),
+        _get(results, "baselines.relay_floor.server_cpu_ms_per_webhook"),
+    )
     return ratios
 
 

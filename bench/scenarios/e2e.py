@@ -5,6 +5,10 @@ Figures: ``events_per_s`` is the sustained end-to-end rate: the webhooks the gat
 in a run divided by the time from the run's start until the sink had received them all (the
 gateway may accept faster than the pipeline delivers; the backlog's drain counts). Ack latency
 is the gateway's HTTP answer (202 once durable), under closed-loop load.
+
+Baseline, run interleaved with fnbox (each repeat: the floor, then fnbox): ``bench.relay_floor``,
+a bare durable relay in one Python process (aiohttp's low-level server, a grouped fsync'd SQLite
+write, read back, POST to the same sink, delete), with no functions, bus semantics or telemetry.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from bench.fnbox_api import FnboxServer
 from bench.loadgen import HttpSpec, LoadGenerator, LoadResult
 from bench.procs import tree_cpu_seconds
 from bench.scenarios.common import Section
-from bench.servers import SinkServer
+from bench.servers import RelayFloor, SinkServer
 from bench.stats import median, rounded
 
 SOURCE = """
@@ -90,59 +94,88 @@ def _wait_for_sink(sink: SinkServer, at_least: int, timeout_s: float) -> float |
     return None
 
 
-def run(config: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer) -> Section:
-    """Closed-loop webhook load at the gateway; the sink counts what came out the other end."""
+class _Runs:
+    """The figures of one system's runs (fnbox or the floor), as :func:`run` reports them."""
+
+    def __init__(self, url: str, pid: int) -> None:
+        self.url, self.pid = url, pid
+        self.loads: list[LoadResult] = []
+        self.sustained: list[float] = []
+        self.during_load: list[float] = []
+        self.drains: list[float] = []
+        self.cpu_per_webhook: list[float] = []
+        self.lost = 0
+
+    def once(self, config: BenchConfig, loadgen: LoadGenerator, sink: SinkServer) -> None:
+        before = sink.count()
+        spec = HttpSpec(
+            self.url,
+            WEBHOOK,
+            config.e2e_concurrency,
+            duration_s=config.e2e_duration_s,
+            warmup_s=config.warmup_s,
+        )
+        started = time.monotonic()
+        cpu_before = tree_cpu_seconds(self.pid)
+        result = loadgen.run(spec, server_pid=self.pid, probes={"sink": sink.count})
+        self.loads.append(result)
+        self.during_load.append(result.probes["sink"] / spec.duration_s)
+        # The run ends when the sink has everything (runs never overlap).
+        drain = _wait_for_sink(sink, before + result.ok_total, timeout_s=120)
+        if drain is None:
+            self.lost += before + result.ok_total - sink.count()
+            return
+        self.drains.append(drain)
+        self.sustained.append(result.ok_total / (time.monotonic() - started))
+        self.cpu_per_webhook.append(
+            (tree_cpu_seconds(self.pid) - cpu_before) / result.ok_total * 1e3
+        )
+
+    def section(self, concurrency: int) -> Section:
+        runs = self.loads
+        return {
+            "events_per_s": rounded(median(self.sustained), 1),
+            "sink_per_s_during_load": rounded(median(self.during_load), 1),
+            "ack_p50_ms": rounded(median([run.p50_ms for run in runs])),
+            "ack_p99_ms": rounded(median([run.p99_ms for run in runs])),
+            "acks_per_s": rounded(median([run.rps for run in runs]), 1),
+            "errors": sum(run.errors for run in runs),
+            "first_error": next((run.first_error for run in runs if run.first_error), ""),
+            "drain_after_load_s": rounded(median(self.drains), 2),
+            "runs": len(runs),
+            "undelivered": self.lost,
+            "concurrency": concurrency,
+            "loadgen_cores": rounded(median([run.loadgen_cores for run in runs]), 2),
+            "server_cores": rounded(median([run.server_cores or 0.0 for run in runs]), 2),
+            # CPU of the server's process tree (fnbox: gateway, bus, control, delivery, workers)
+            # from the start of a run until the sink had everything, per webhook.
+            "server_cpu_ms_per_webhook": rounded(median(self.cpu_per_webhook), 2),
+        }
+
+
+def run(
+    config: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer | None
+) -> tuple[Section, Section]:
+    """Closed-loop webhook load at the gateway; the sink counts what came out the other end.
+    Each repeat runs the floor (``bench.relay_floor``), then fnbox; returns (fnbox, floor)
+    (fnbox's section is empty without ``fnbox``: the floor alone)."""
     with SinkServer() as sink:
-        url = _setup(fnbox, sink)
-        # One webhook through the whole pipeline first: it proves the path works end to end.
-        first = loadgen.run(HttpSpec(url, WEBHOOK, 1, duration_s=0.05, warmup_s=0.0))
-        if not first.ok_total or _wait_for_sink(sink, 1, timeout_s=30) is None:
-            raise RuntimeError(f"no webhook reached the sink ({first.first_error})")
-        runs: list[LoadResult] = []
-        sustained: list[float] = []
-        during_load: list[float] = []
-        drains: list[float] = []
-        cpu_per_webhook: list[float] = []
-        lost = 0
-        for _ in range(config.e2e_repeats):
-            before = sink.count()
-            spec = HttpSpec(
-                url,
-                WEBHOOK,
-                config.e2e_concurrency,
-                duration_s=config.e2e_duration_s,
-                warmup_s=config.warmup_s,
-            )
-            started = time.monotonic()
-            cpu_before = tree_cpu_seconds(fnbox.pid)
-            result = loadgen.run(spec, server_pid=fnbox.pid, probes={"sink": sink.count})
-            runs.append(result)
-            during_load.append(result.probes["sink"] / spec.duration_s)
-            # The run ends when the sink has everything (runs never overlap).
-            drain = _wait_for_sink(sink, before + result.ok_total, timeout_s=120)
-            if drain is None:
-                lost += before + result.ok_total - sink.count()
-            else:
-                drains.append(drain)
-                sustained.append(result.ok_total / (time.monotonic() - started))
-                cpu_per_webhook.append(
-                    (tree_cpu_seconds(fnbox.pid) - cpu_before) / result.ok_total * 1e3
-                )
-    return {
-        "events_per_s": rounded(median(sustained), 1),
-        "sink_per_s_during_load": rounded(median(during_load), 1),
-        "ack_p50_ms": rounded(median([run.p50_ms for run in runs])),
-        "ack_p99_ms": rounded(median([run.p99_ms for run in runs])),
-        "acks_per_s": rounded(median([run.rps for run in runs]), 1),
-        "errors": sum(run.errors for run in runs),
-        "first_error": next((run.first_error for run in runs if run.first_error), ""),
-        "drain_after_load_s": rounded(median(drains), 2),
-        "runs": len(runs),
-        "undelivered": lost,
-        "concurrency": config.e2e_concurrency,
-        "loadgen_cores": rounded(median([run.loadgen_cores for run in runs]), 2),
-        "server_cores": rounded(median([run.server_cores or 0.0 for run in runs]), 2),
-        # CPU of the whole serve tree (gateway, bus, control, delivery, workers) from the
-        # start of a run until the sink had everything, per webhook.
-        "server_cpu_ms_per_webhook": rounded(median(cpu_per_webhook), 2),
-    }
+        systems: list[_Runs] = []
+        if fnbox is not None:
+            url = _setup(fnbox, sink)
+            # One webhook through the whole pipeline first: it proves the path works.
+            first = loadgen.run(HttpSpec(url, WEBHOOK, 1, duration_s=0.05, warmup_s=0.0))
+            if not first.ok_total or _wait_for_sink(sink, 1, timeout_s=30) is None:
+                raise RuntimeError(f"no webhook reached the sink ({first.first_error})")
+            systems.append(_Runs(url, fnbox.pid))
+        floor = RelayFloor(f"{sink.url}/events")
+        try:
+            floor_runs = _Runs(floor.url, floor.pid)
+            systems.insert(0, floor_runs)
+            for _ in range(config.e2e_repeats):
+                for system in systems:
+                    system.once(config, loadgen, sink)
+        finally:
+            floor.stop()
+    fnbox_section = systems[1].section(config.e2e_concurrency) if fnbox is not None else {}
+    return fnbox_section, floor_runs.section(config.e2e_concurrency)
