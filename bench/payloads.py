@@ -29,3 +29,32 @@ EVENT: bytes = orjson.dumps(
 def event_batch(size: int) -> bytes:
     """A JSON array of ``size`` copies of :data:`EVENT`, built without decoding anything."""
     return b"[" + b",".join([EVENT] * size) + b"]"
+
+
+# The e2e scenario's functions, also run by `bench.relay_floor --functions`: a webhook becomes one
+# track event, which the destination POSTs to the sink.
+E2E_SOURCE = """
+async function onRequest(request, settings) {
+  const body = request.json()
+  Segment.track({ event: body.event, userId: body.userId, properties: body.properties })
+}
+"""
+
+E2E_DESTINATION = """
+async function onTrack(event, settings) {
+  const response = await fetch(settings.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(event),
+  })
+  if (!response.ok) throw new RetryError('sink answered ' + response.status)
+}
+"""
+
+WEBHOOK = orjson.dumps(
+    {
+        "event": "Order Completed",
+        "userId": "user-1234567",
+        "properties": {"orderId": "50314b8e9bcf", "total": 27.5, "currency": "USD"},
+    }
+)

@@ -19,11 +19,10 @@ from pathlib import Path
 
 from bench.fnbox_api import INVOKE_METHOD, FnboxServer
 from bench.loadgen import HttpSpec, LoadGenerator, LoadSpec, Spec
-from bench.payloads import event_batch
+from bench.payloads import WEBHOOK, event_batch
 from bench.procs import command_line, descendants
 from bench.run import OUT_DIR, POOL_SETTINGS
 from bench.scenarios import unary
-from bench.scenarios.e2e import WEBHOOK
 from bench.scenarios.e2e import _setup as setup_e2e
 from bench.servers import SinkServer
 

@@ -1,20 +1,24 @@
-"""The e2e floor: a bare durable webhook relay in one Python process, with no functions.
+"""The e2e floors: a bare durable webhook relay in one Python process, with or without functions.
 
-Run as ``python -m bench.relay_floor SINK_URL``; it prints ``port N`` once it listens on
-127.0.0.1. ``POST /v1/sources/<anything>`` stores the body in SQLite (WAL, ``synchronous=FULL``,
-writes of concurrent requests grouped into one transaction by a writer thread, as fnbox's bus
-does) and answers 202 once committed. A delivery task reads the stored bodies back in order,
-POSTs each to ``SINK_URL`` over 16 keep-alive connections (at most 16 in flight, fnbox's default
-delivery concurrency) and deletes the delivered ones.
+Run as ``python -m bench.relay_floor SINK_URL [--functions]``; it prints ``port N`` once it
+listens on 127.0.0.1. ``POST /v1/sources/<anything>`` stores the body in SQLite (WAL,
+``synchronous=FULL``, the writes of concurrent requests grouped into one transaction by a writer
+thread, as fnbox's bus does) and answers 202 once committed. Consumers read the stored rows back
+in order, at most 16 in flight (fnbox's default delivery concurrency), and delete each row in
+the same write that stores what it became:
 
-It is the least a Python service must do to relay webhooks durably: aiohttp's low-level server
-(as fnbox's gateway), one fsync'd write per group, one read, one POST and one delete per event.
-What fnbox adds on top: the source and destination functions (two invocations on Node workers
-through the gRPC control service), the bus's leases, retries and dedup, routing, telemetry.
+- without ``--functions``, each body is POSTed to ``SINK_URL`` over 16 keep-alive connections:
+  the least a Python service must do to relay webhooks durably;
+- with ``--functions``, each body goes to the e2e scenario's source function (one invocation on
+  a warm Node worker of fnbox's ``WorkerPool``, in this process), its event is stored, and a
+  second consumer gives each event to the destination function, whose ``fetch`` POSTs it to
+  the sink: fnbox's path (two functions, a durable hop between them) without the gRPC control
+  service between the pipeline and the workers, leases, retries, dedup, routing or telemetry.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import functools
@@ -23,19 +27,32 @@ import sqlite3
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from aiohttp import web
+from fnbox.executor import (
+    ExecutorSettings,
+    FunctionSpec,
+    FunctionType,
+    Invocation,
+    InvocationResult,
+    Outcome,
+    WebhookInput,
+    WorkerPool,
+)
 
+from bench.payloads import E2E_DESTINATION, E2E_SOURCE
 from bench.sink import next_message
 
 _Job = tuple[Callable[[sqlite3.Connection], Any], bool, "asyncio.Future[Any]"]
 _IN_FLIGHT = 16
 _READ_BATCH = 256
-_INSERT = "INSERT INTO q (body) VALUES (?)"
+_WEBHOOK_URL = "http://127.0.0.1/v1/sources/floor"  # what the source function sees
+_FUNCTIONS_HELP = "run the e2e scenario's source and destination functions on Node workers"
 
 
 class Store:
@@ -48,7 +65,11 @@ class Store:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        # AUTOINCREMENT: ids never come back after a delete, so "after the last one read" holds.
+        self._conn.execute(
+            "CREATE TABLE q (id INTEGER PRIMARY KEY AUTOINCREMENT, stage INTEGER NOT NULL,"
+            " body BLOB NOT NULL)"
+        )
         threading.Thread(target=self._serve, name="relay-sqlite", daemon=True).start()
 
     def run(self, fn: Callable[[sqlite3.Connection], Any], *, write: bool) -> asyncio.Future[Any]:
@@ -124,15 +145,75 @@ class SinkConnection(asyncio.Protocol):
 
 
 def _insert(conn: sqlite3.Connection, body: bytes) -> None:
-    conn.execute(_INSERT, (body,))
+    conn.execute("INSERT INTO q (stage, body) VALUES (0, ?)", (body,))
 
 
-def _delete(conn: sqlite3.Connection, ids: list[int]) -> None:
-    conn.executemany("DELETE FROM q WHERE id = ?", [(row_id,) for row_id in ids])
+def _read(conn: sqlite3.Connection, stage: int, after: int) -> list[tuple[int, bytes]]:
+    query = "SELECT id, body FROM q WHERE stage = ? AND id > ? ORDER BY id LIMIT ?"
+    return conn.execute(query, (stage, after, _READ_BATCH)).fetchall()
 
 
-async def deliver(store: Store, sink_url: str, stored: asyncio.Event) -> None:
-    """Read stored bodies in order, POST each to the sink, delete what was delivered."""
+def _advance(conn: sqlite3.Connection, stage: int, done: list[tuple[int, list[bytes]]]) -> None:
+    """Store what the rows ``done`` became as rows of ``stage`` and delete them, in one write."""
+    outputs = [(stage, body) for _, bodies in done for body in bodies]
+    if outputs:
+        conn.executemany("INSERT INTO q (stage, body) VALUES (?, ?)", outputs)
+    conn.executemany("DELETE FROM q WHERE id = ?", [(row_id,) for row_id, _ in done])
+
+
+Step = Callable[[bytes], Awaitable[list[bytes]]]
+
+
+async def consume(
+    store: Store, stage: int, step: Step, stored: asyncio.Event, next_stored: asyncio.Event
+) -> None:
+    """Run ``step`` on the rows of ``stage`` in order, at most 16 at a time; what a row becomes
+    is stored as rows of the next stage, and the row deleted, in one write per group."""
+    last = 0
+    pending: set[asyncio.Task[None]] = set()
+    done: list[tuple[int, list[bytes]]] = []
+
+    async def one(row_id: int, body: bytes) -> None:
+        try:
+            outputs = await step(body)
+        except Exception as exc:  # the row stays: the sink misses it and the bench says so
+            sys.stderr.write(f"relay floor: stage {stage}: {exc!r}\n")
+            return
+        # Not `done.append(await ...)`: that would take the list before the await, and a flush
+        # meanwhile would leave this row in a list already sent.
+        done.append((row_id, outputs))
+
+    def flush() -> None:
+        nonlocal done
+        if done:
+            group, done = done, []
+            advanced = store.run(
+                functools.partial(_advance, stage=stage + 1, done=group), write=True
+            )
+            if any(outputs for _, outputs in group):
+                advanced.add_done_callback(lambda _: next_stored.set())
+
+    while True:
+        flush()
+        stored.clear()
+        rows = await store.run(functools.partial(_read, stage=stage, after=last), write=False)
+        if not rows:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await stored.wait()
+            continue
+        last = rows[-1][0]
+        for row_id, body in rows:
+            task = asyncio.create_task(one(row_id, body))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            while len(pending) >= _IN_FLIGHT:
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                flush()
+
+
+async def sink_poster(sink_url: str) -> Step:
+    """A step that POSTs its row to the sink over 16 keep-alive connections."""
     loop = asyncio.get_running_loop()
     url = urlsplit(sink_url)
     head = (
@@ -143,74 +224,94 @@ async def deliver(store: Store, sink_url: str, stored: asyncio.Event) -> None:
     for _ in range(_IN_FLIGHT):
         _, conn = await loop.create_connection(SinkConnection, url.hostname or "", url.port or 80)
         idle.put_nowait(conn)
-    last = 0
-    pending: set[asyncio.Task[None]] = set()
-    delivered: list[int] = []
 
-    async def post(row_id: int, body: bytes) -> None:
+    async def post(body: bytes) -> list[bytes]:
         conn = await idle.get()
         try:
             await conn.post(head, body)  # every answer counts: the sink always says 200
         finally:
             idle.put_nowait(conn)
-        delivered.append(row_id)
+        return []
 
-    while True:
-
-        def read(conn: sqlite3.Connection, after: int = last) -> list[tuple[int, bytes]]:
-            query = "SELECT id, body FROM q WHERE id > ? ORDER BY id LIMIT ?"
-            return conn.execute(query, (after, _READ_BATCH)).fetchall()
-
-        stored.clear()
-        rows = await store.run(read, write=False)
-        if not rows:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.1):
-                    await stored.wait()
-            continue
-        last = rows[-1][0]
-        for row_id, body in rows:
-            task = asyncio.create_task(post(row_id, body))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            while len(pending) >= _IN_FLIGHT:
-                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        if delivered:
-            done, delivered = delivered, []
-            store.run(functools.partial(_delete, ids=done), write=True)
+    return post
 
 
-async def serve(sink_url: str) -> None:
+def function_steps(pool: WorkerPool, sink_url: str) -> tuple[Step, Step]:
+    """The source function's step (a webhook → its events) and the destination's (an event →
+    its fetch to the sink), each one invocation on a warm worker of the pool."""
+    source = FunctionSpec(key="floor-source", type=FunctionType.SOURCE, code=E2E_SOURCE)
+    destination = FunctionSpec(
+        key="floor-destination", type=FunctionType.DESTINATION, code=E2E_DESTINATION
+    )
+    settings = orjson.dumps({"url": sink_url})
+
+    async def run_source(body: bytes) -> list[bytes]:
+        webhook = WebhookInput(
+            method="POST", url=_WEBHOOK_URL, headers={"content-type": "application/json"}, body=body
+        )
+        result = await pool.invoke(source, Invocation(kind="request", request=webhook))
+        return _checked(result).events
+
+    async def run_destination(event: bytes) -> list[bytes]:
+        invocation = Invocation(kind="event", payload=event, settings=settings)
+        _checked(await pool.invoke(destination, invocation))
+        return []
+
+    return run_source, run_destination
+
+
+def _checked(result: InvocationResult) -> InvocationResult:
+    if result.outcome != Outcome.OK:
+        raise RuntimeError(f"relay floor: a function failed: {result.outcome} {result.error}")
+    return result
+
+
+async def serve(sink_url: str, functions: bool) -> None:
     loop = asyncio.get_running_loop()
+    pool = None
     with tempfile.TemporaryDirectory(prefix="fnbox-relay-floor-") as tmp:
         store = Store(Path(tmp) / "relay.db", loop)
-        stored = asyncio.Event()
+        stages = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
+        if functions:
+            pool = WorkerPool(ExecutorSettings(warm_workers=2, egress_allow=["127.0.0.1/32"]))
+            await pool.start()
+            steps = list(function_steps(pool, sink_url))
+        else:
+            steps = [await sink_poster(sink_url)]
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
             if request.method != "POST" or not request.path.startswith("/v1/sources/"):
                 return web.Response(status=404)
             body = await request.read()
-            await store.run(lambda c: _insert(c, body), write=True)
-            stored.set()
+            await store.run(functools.partial(_insert, body=body), write=True)
+            stages[0].set()
             return web.Response(status=202, body=b'{"ok":true}', content_type="application/json")
 
         runner = web.ServerRunner(web.Server(handle, access_log=None))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = runner.addresses[0][1]
-        delivery = asyncio.create_task(deliver(store, sink_url, stored))
-        sys.stdout.write(f"port {port}\n")
+        consumers = [
+            asyncio.create_task(consume(store, stage, step, stages[stage], stages[stage + 1]))
+            for stage, step in enumerate(steps)
+        ]
+        sys.stdout.write(f"port {runner.addresses[0][1]}\n")
         sys.stdout.flush()
         try:
-            await delivery
+            await asyncio.gather(*consumers)
         finally:
             await runner.cleanup()
+            if pool is not None:
+                await pool.close()
 
 
 def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(sys.argv[1]))
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("sink_url")
+        parser.add_argument("--functions", action="store_true", help=_FUNCTIONS_HELP)
+        args = parser.parse_args()
+        asyncio.run(serve(args.sink_url, args.functions))
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
-def _pair(results: Results, path: str) -> str:
-    return f"{_fmt(_get(results, f'{path}.p50_ms'))} / {_fmt(_get(results, f'{path}.p99_ms'))}"
+def _pair(results: Results, path: str, prefix: str = "") -> str:
+    p50, p99 = _get(results, f"{path}.{prefix}p50_ms"), _get(results, f"{path}.{prefix}p99_ms")
+    return f"{_fmt(p50)} / {_fmt(p99)}"
 
 
 def _rps_p50(results: Results, path: str) -> str:
@@ -102,32 +103,35 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
                 _fmt(_get(results, f"ratios.cold_start_{mode}_p50_vs_spawn"), "x"),
             )
         )
-    floor = "baselines.relay_floor"
-    rows.append(
-        (
-            "e2e: webhooks/s",
-            _fmt(_get(results, "e2e.events_per_s")),
-            _fmt(_get(results, f"{floor}.events_per_s")) + " (bare durable relay)",
-            _fmt(_get(results, "ratios.e2e_vs_relay_floor"), "x"),
+    for floor, label in (
+        ("relay_floor", "bare durable relay"),
+        ("relay_functions_floor", "relay + the 2 functions"),
+    ):
+        base = f"baselines.{floor}"
+        rows.append(
+            (
+                f"e2e: webhooks/s vs {label}",
+                _fmt(_get(results, "e2e.events_per_s")),
+                _fmt(_get(results, f"{base}.events_per_s")) + f" ({label})",
+                _fmt(_get(results, f"ratios.e2e_vs_{floor}"), "x"),
+            )
         )
-    )
-    rows.append(
-        (
-            "e2e: server CPU ms/webhook",
-            _fmt(_get(results, "e2e.server_cpu_ms_per_webhook")),
-            _fmt(_get(results, f"{floor}.server_cpu_ms_per_webhook")),
-            _fmt(_get(results, "ratios.e2e_cpu_per_webhook_vs_relay_floor"), "x"),
+        rows.append(
+            (
+                f"e2e: server CPU ms/webhook vs {label}",
+                _fmt(_get(results, "e2e.server_cpu_ms_per_webhook")),
+                _fmt(_get(results, f"{base}.server_cpu_ms_per_webhook")),
+                _fmt(_get(results, f"ratios.e2e_cpu_per_webhook_vs_{floor}"), "x"),
+            )
         )
-    )
-    rows.append(
-        (
-            "e2e: ack p50 / p99 ms",
-            f"{_fmt(_get(results, 'e2e.ack_p50_ms'))} / {_fmt(_get(results, 'e2e.ack_p99_ms'))}",
-            f"{_fmt(_get(results, f'{floor}.ack_p50_ms'))} / "
-            f"{_fmt(_get(results, f'{floor}.ack_p99_ms'))}",
-            "",
+        rows.append(
+            (
+                f"e2e: ack p50 / p99 ms vs {label}",
+                _pair(results, "e2e", "ack_"),
+                _pair(results, base, "ack_"),
+                "",
+            )
         )
-    )
     rows.append(
         (
             "load generator CPU (cores): unary 32 / batch 200 / e2e",
@@ -289,7 +293,11 @@ def write_chart(results: Results, path: Path) -> None:
                 g(f"{path}.ack_p50_ms"),
                 g(f"{path}.ack_p99_ms"),
             ]
-            for system, path in (("fnbox", "e2e"), ("bare durable relay", "baselines.relay_floor"))
+            for system, path in (
+                ("fnbox", "e2e"),
+                ("bare durable relay", "baselines.relay_floor"),
+                ("relay + the 2 functions", "baselines.relay_functions_floor"),
+            )
         },
         "e2e: webhook → sink",
     )

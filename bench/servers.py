@@ -136,8 +136,9 @@ class SinkServer(PortServer):
 
 
 class RelayFloor(PortServer):
-    """The e2e floor (``bench.relay_floor``) in a child process, relaying to ``sink_url``."""
+    """An e2e floor (``bench.relay_floor``) in a child process, relaying to ``sink_url``
+    (through the e2e functions on Node workers with ``functions=True``)."""
 
-    def __init__(self, sink_url: str) -> None:
-        super().__init__("bench.relay_floor", sink_url)
+    def __init__(self, sink_url: str, *, functions: bool = False) -> None:
+        super().__init__("bench.relay_floor", sink_url, *(["--functions"] if functions else []))
         self.url = f"http://127.0.0.1:{self.port}/v1/sources/floor"

@@ -55,13 +55,14 @@ def compute_ratios(results: Results) -> dict[str, float | None]:
         ratios[f"cold_start_{mode}_p50_vs_spawn"] = _ratio(
             _get(results, f"cold_start.{mode}.p50_ms"), spawn
         )
-    ratios["e2e_vs_relay_floor"] = _ratio(
-        _get(results, "e2e.events_per_s"), _get(results, "baselines.relay_floor.events_per_s")
-    )
-    ratios["e2e_cpu_per_webhook_vs_relay_floor"] = _ratio(
-        _get(results, "e2e.server_cpu_ms_per_webhook"),
-        _get(results, "baselines.relay_floor.server_cpu_ms_per_webhook"),
-    )
+    for floor in ("relay_floor", "relay_functions_floor"):
+        ratios[f"e2e_vs_{floor}"] = _ratio(
+            _get(results, "e2e.events_per_s"), _get(results, f"baselines.{floor}.events_per_s")
+        )
+        ratios[f"e2e_cpu_per_webhook_vs_{floor}"] = _ratio(
+            _get(results, "e2e.server_cpu_ms_per_webhook"),
+            _get(results, f"baselines.{floor}.server_cpu_ms_per_webhook"),
+        )
     return ratios
 
 

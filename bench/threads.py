@@ -23,12 +23,12 @@ from fnbox.functions.v1 import invocation_pb2
 
 from bench.fnbox_api import INVOKE_METHOD, FnboxServer
 from bench.loadgen import HttpSpec, LoadGenerator, LoadSpec, Spec
-from bench.payloads import EVENT
+from bench.payloads import EVENT, WEBHOOK
 from bench.procs import command_line, descendants
 from bench.run import OUT_DIR, POOL_SETTINGS
 from bench.scenarios import unary
-from bench.scenarios.e2e import WEBHOOK, _wait_for_sink
 from bench.scenarios.e2e import _setup as setup_e2e
+from bench.scenarios.e2e import _wait_for_sink
 from bench.servers import EchoServer, SinkServer
 
 _TICKS = os.sysconf("SC_CLK_TCK")

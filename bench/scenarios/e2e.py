@@ -6,9 +6,10 @@ in a run divided by the time from the run's start until the sink had received th
 gateway may accept faster than the pipeline delivers; the backlog's drain counts). Ack latency
 is the gateway's HTTP answer (202 once durable), under closed-loop load.
 
-Baseline, run interleaved with fnbox (each repeat: the floor, then fnbox): ``bench.relay_floor``,
-a bare durable relay in one Python process (aiohttp's low-level server, a grouped fsync'd SQLite
-write, read back, POST to the same sink, delete), with no functions, bus semantics or telemetry.
+Baselines, run interleaved with fnbox (each repeat: both floors, then fnbox), from
+``bench.relay_floor``: a bare durable relay in one Python process (aiohttp's low-level server, a
+grouped fsync'd SQLite write, read back, POST to the same sink, delete), and the same relay
+through the same two functions on Node workers of fnbox's pool in that process.
 """
 
 from __future__ import annotations
@@ -21,36 +22,13 @@ from fnbox.functions.v1 import resources_pb2, service_pb2
 from bench.config import BenchConfig
 from bench.fnbox_api import FnboxServer
 from bench.loadgen import HttpSpec, LoadGenerator, LoadResult
+from bench.payloads import E2E_DESTINATION as DESTINATION
+from bench.payloads import E2E_SOURCE as SOURCE
+from bench.payloads import WEBHOOK
 from bench.procs import tree_cpu_seconds
 from bench.scenarios.common import Section
 from bench.servers import RelayFloor, SinkServer
 from bench.stats import median, rounded
-
-SOURCE = """
-async function onRequest(request, settings) {
-  const body = request.json()
-  Segment.track({ event: body.event, userId: body.userId, properties: body.properties })
-}
-"""
-
-DESTINATION = """
-async function onTrack(event, settings) {
-  const response = await fetch(settings.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(event),
-  })
-  if (!response.ok) throw new RetryError('sink answered ' + response.status)
-}
-"""
-
-WEBHOOK = orjson.dumps(
-    {
-        "event": "Order Completed",
-        "userId": "user-1234567",
-        "properties": {"orderId": "50314b8e9bcf", "total": 27.5, "currency": "USD"},
-    }
-)
 
 
 def _setup(fnbox: FnboxServer, sink: SinkServer) -> str:
@@ -155,27 +133,28 @@ class _Runs:
 
 def run(
     config: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer | None
-) -> tuple[Section, Section]:
+) -> tuple[Section, Section, Section]:
     """Closed-loop webhook load at the gateway; the sink counts what came out the other end.
-    Each repeat runs the floor (``bench.relay_floor``), then fnbox; returns (fnbox, floor)
-    (fnbox's section is empty without ``fnbox``: the floor alone)."""
+    Each repeat runs the two floors (``bench.relay_floor`` without, then with the functions),
+    then fnbox; returns the sections of fnbox (empty without ``fnbox``), the relay and the
+    relay with functions."""
     with SinkServer() as sink:
-        systems: list[_Runs] = []
+        url = None
         if fnbox is not None:
             url = _setup(fnbox, sink)
             # One webhook through the whole pipeline first: it proves the path works.
             first = loadgen.run(HttpSpec(url, WEBHOOK, 1, duration_s=0.05, warmup_s=0.0))
             if not first.ok_total or _wait_for_sink(sink, 1, timeout_s=30) is None:
                 raise RuntimeError(f"no webhook reached the sink ({first.first_error})")
-            systems.append(_Runs(url, fnbox.pid))
-        floor = RelayFloor(f"{sink.url}/events")
-        try:
-            floor_runs = _Runs(floor.url, floor.pid)
-            systems.insert(0, floor_runs)
+        with (
+            RelayFloor(f"{sink.url}/events") as relay,
+            RelayFloor(f"{sink.url}/events", functions=True) as relay_functions,
+        ):
+            systems = [_Runs(relay.url, relay.pid), _Runs(relay_functions.url, relay_functions.pid)]
+            if fnbox is not None and url is not None:
+                systems.append(_Runs(url, fnbox.pid))
             for _ in range(config.e2e_repeats):
                 for system in systems:
                     system.once(config, loadgen, sink)
-        finally:
-            floor.stop()
-    fnbox_section = systems[1].section(config.e2e_concurrency) if fnbox is not None else {}
-    return fnbox_section, floor_runs.section(config.e2e_concurrency)
+    sections = [system.section(config.e2e_concurrency) for system in systems]
+    return (sections[2] if fnbox is not None else {}), sections[0], sections[1]
