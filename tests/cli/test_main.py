@@ -176,11 +176,20 @@ async def test_functions_get_prints_key_value_lines(
     assert "display name:     Bearer good-token" in out
 
 
+# Runs ``python -m fnbox.cli ARGS`` with SIGINT at Python's default handler, as when typed at a
+# terminal: a program started with SIGINT ignored (a background job of a non-interactive shell,
+# e.g. `make test &`) inherits the ignore and rightly keeps it.
+_AT_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('fnbox.cli', run_name='__main__', alter_sys=True)"
+)
+
+
 async def test_ctrl_c_exits_130_quietly(scripted: Scripted) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "fnbox.cli",
+        "-c",
+        _AT_A_TERMINAL,
         "--target",
         scripted.target,
         "--token",
