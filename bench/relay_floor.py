@@ -46,6 +46,7 @@ from fnbox.executor import (
 )
 
 from bench.payloads import E2E_DESTINATION, E2E_SOURCE
+from bench.pool_floor import DESTINATION, SOURCE, PoolClient
 from bench.sink import next_message
 
 _Job = tuple[Callable[[sqlite3.Connection], Any], bool, "asyncio.Future[Any]"]
@@ -53,6 +54,7 @@ _IN_FLIGHT = 16
 _READ_BATCH = 256
 _WEBHOOK_URL = "http://127.0.0.1/v1/sources/floor"  # what the source function sees
 _FUNCTIONS_HELP = "run the e2e scenario's source and destination functions on Node workers"
+_OVER_GRPC_HELP = "with --functions: run them in a child process over a bare gRPC stream"
 
 
 class Store:
@@ -260,19 +262,51 @@ def function_steps(pool: WorkerPool, sink_url: str) -> tuple[Step, Step]:
     return run_source, run_destination
 
 
+async def pool_over_grpc(sink_url: str) -> tuple[tuple[Step, Step], Callable[[], Awaitable[None]]]:
+    """The two function steps through a bare gRPC stream to a child process that runs the pool
+    (``bench.pool_floor``), and how to stop it."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.pool_floor", sink_url, stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    line = (await child.stdout.readline()).decode()
+    if not line.startswith("port "):
+        raise RuntimeError(f"relay floor: the pool server did not start ({line!r})")
+    client = PoolClient(f"127.0.0.1:{line.split()[1]}")
+    await client.start()
+
+    async def run_source(body: bytes) -> list[bytes]:
+        return await client.invoke(SOURCE, body)
+
+    async def run_destination(event: bytes) -> list[bytes]:
+        await client.invoke(DESTINATION, event)
+        return []
+
+    async def stop() -> None:
+        await client.close()
+        child.terminate()
+        await child.wait()
+
+    return (run_source, run_destination), stop
+
+
 def _checked(result: InvocationResult) -> InvocationResult:
     if result.outcome != Outcome.OK:
         raise RuntimeError(f"relay floor: a function failed: {result.outcome} {result.error}")
     return result
 
 
-async def serve(sink_url: str, functions: bool) -> None:
+async def serve(sink_url: str, functions: bool, over_grpc: bool) -> None:
     loop = asyncio.get_running_loop()
     pool = None
+    stop_pool_server = None
     with tempfile.TemporaryDirectory(prefix="fnbox-relay-floor-") as tmp:
         store = Store(Path(tmp) / "relay.db", loop)
         stages = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
-        if functions:
+        if functions and over_grpc:
+            grpc_steps, stop_pool_server = await pool_over_grpc(sink_url)
+            steps = list(grpc_steps)
+        elif functions:
             pool = WorkerPool(ExecutorSettings(warm_workers=2, egress_allow=["127.0.0.1/32"]))
             await pool.start()
             steps = list(function_steps(pool, sink_url))
@@ -303,6 +337,8 @@ async def serve(sink_url: str, functions: bool) -> None:
             await runner.cleanup()
             if pool is not None:
                 await pool.close()
+            if stop_pool_server is not None:
+                await stop_pool_server()
 
 
 def main() -> None:
@@ -310,8 +346,9 @@ def main() -> None:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         parser.add_argument("sink_url")
         parser.add_argument("--functions", action="store_true", help=_FUNCTIONS_HELP)
+        parser.add_argument("--over-grpc", action="store_true", help=_OVER_GRPC_HELP)
         args = parser.parse_args()
-        asyncio.run(serve(args.sink_url, args.functions))
+        asyncio.run(serve(args.sink_url, args.functions, args.over_grpc))
 
 
 if __name__ == "__main__":

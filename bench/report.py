@@ -32,6 +32,13 @@ def _rps_p50(results: Results, path: str) -> str:
     return f"{_fmt(_get(results, f'{path}.rps'))} / {_fmt(_get(results, f'{path}.p50_ms'))}"
 
 
+_E2E_FLOORS = (
+    ("relay_floor", "bare durable relay"),
+    ("relay_functions_floor", "relay + the 2 functions"),
+    ("relay_grpc_floor", "relay + the 2 functions over gRPC"),
+)
+
+
 def _rows(results: Results) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     for c in ("c1", "c8", "c32"):
@@ -103,10 +110,7 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
                 _fmt(_get(results, f"ratios.cold_start_{mode}_p50_vs_spawn"), "x"),
             )
         )
-    for floor, label in (
-        ("relay_floor", "bare durable relay"),
-        ("relay_functions_floor", "relay + the 2 functions"),
-    ):
+    for floor, label in _E2E_FLOORS:
         base = f"baselines.{floor}"
         rows.append(
             (
@@ -295,8 +299,7 @@ def write_chart(results: Results, path: Path) -> None:
             ]
             for system, path in (
                 ("fnbox", "e2e"),
-                ("bare durable relay", "baselines.relay_floor"),
-                ("relay + the 2 functions", "baselines.relay_functions_floor"),
+                *((label, f"baselines.{floor}") for floor, label in _E2E_FLOORS),
             )
         },
         "e2e: webhook → sink",

@@ -192,14 +192,12 @@ class Bench:
         self.spawn_samples += spawns
 
     def _e2e(self, cfg: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer | None) -> None:
-        section, relay, relay_functions = e2e.run(cfg, loadgen, fnbox)
+        section, floors = e2e.run(cfg, loadgen, fnbox)
         if fnbox:
             self.results["e2e"] = section
-        baselines = self.results["baselines"]
-        baselines["relay_floor"] = relay
-        baselines["relay_floor_events_per_s"] = relay["events_per_s"]
-        baselines["relay_functions_floor"] = relay_functions
-        baselines["relay_functions_floor_events_per_s"] = relay_functions["events_per_s"]
+        for name, floor in floors.items():
+            self.results["baselines"][name] = floor
+            self.results["baselines"][f"{name}_events_per_s"] = floor["events_per_s"]
 
     def _memory(self, fnbox: FnboxServer) -> None:
         self.results["memory"] = memory.run(fnbox, self.config.memory_functions)

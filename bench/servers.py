@@ -137,8 +137,10 @@ class SinkServer(PortServer):
 
 class RelayFloor(PortServer):
     """An e2e floor (``bench.relay_floor``) in a child process, relaying to ``sink_url``
-    (through the e2e functions on Node workers with ``functions=True``)."""
+    (through the e2e functions on Node workers with ``functions=True``; in a child process of
+    its own, over a bare gRPC stream, with ``over_grpc=True`` too)."""
 
-    def __init__(self, sink_url: str, *, functions: bool = False) -> None:
-        super().__init__("bench.relay_floor", sink_url, *(["--functions"] if functions else []))
+    def __init__(self, sink_url: str, *, functions: bool = False, over_grpc: bool = False) -> None:
+        flags = (["--functions"] if functions else []) + (["--over-grpc"] if over_grpc else [])
+        super().__init__("bench.relay_floor", sink_url, *flags)
         self.url = f"http://127.0.0.1:{self.port}/v1/sources/floor"

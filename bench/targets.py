@@ -55,7 +55,7 @@ def compute_ratios(results: Results) -> dict[str, float | None]:
         ratios[f"cold_start_{mode}_p50_vs_spawn"] = _ratio(
             _get(results, f"cold_start.{mode}.p50_ms"), spawn
         )
-    for floor in ("relay_floor", "relay_functions_floor"):
+    for floor in ("relay_floor", "relay_functions_floor", "relay_grpc_floor"):
         ratios[f"e2e_vs_{floor}"] = _ratio(
             _get(results, "e2e.events_per_s"), _get(results, f"baselines.{floor}.events_per_s")
         )

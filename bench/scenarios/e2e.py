@@ -6,10 +6,12 @@ in a run divided by the time from the run's start until the sink had received th
 gateway may accept faster than the pipeline delivers; the backlog's drain counts). Ack latency
 is the gateway's HTTP answer (202 once durable), under closed-loop load.
 
-Baselines, run interleaved with fnbox (each repeat: both floors, then fnbox), from
+Baselines, run interleaved with fnbox (each repeat: the floors, then fnbox), from
 ``bench.relay_floor``: a bare durable relay in one Python process (aiohttp's low-level server, a
-grouped fsync'd SQLite write, read back, POST to the same sink, delete), and the same relay
-through the same two functions on Node workers of fnbox's pool in that process.
+grouped fsync'd SQLite write, read back, POST to the same sink, delete); the same relay through
+the same two functions on Node workers of fnbox's pool in that process; and the same again with
+the pool in a child process behind a bare gRPC stream (``bench.pool_floor``), the shape of
+fnbox's pipeline → control hop without fnbox's layers.
 """
 
 from __future__ import annotations
@@ -131,13 +133,16 @@ class _Runs:
         }
 
 
+FLOORS = ("relay_floor", "relay_functions_floor", "relay_grpc_floor")
+
+
 def run(
     config: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer | None
-) -> tuple[Section, Section, Section]:
+) -> tuple[Section, dict[str, Section]]:
     """Closed-loop webhook load at the gateway; the sink counts what came out the other end.
-    Each repeat runs the two floors (``bench.relay_floor`` without, then with the functions),
-    then fnbox; returns the sections of fnbox (empty without ``fnbox``), the relay and the
-    relay with functions."""
+    Each repeat runs the three floors of ``bench.relay_floor`` (:data:`FLOORS`: the bare relay,
+    with the functions, with the functions over a bare gRPC stream), then fnbox; returns
+    fnbox's section (empty without ``fnbox``) and the floors' by name."""
     with SinkServer() as sink:
         url = None
         if fnbox is not None:
@@ -146,15 +151,22 @@ def run(
             first = loadgen.run(HttpSpec(url, WEBHOOK, 1, duration_s=0.05, warmup_s=0.0))
             if not first.ok_total or _wait_for_sink(sink, 1, timeout_s=30) is None:
                 raise RuntimeError(f"no webhook reached the sink ({first.first_error})")
+        events = f"{sink.url}/events"
         with (
-            RelayFloor(f"{sink.url}/events") as relay,
-            RelayFloor(f"{sink.url}/events", functions=True) as relay_functions,
+            RelayFloor(events) as relay,
+            RelayFloor(events, functions=True) as relay_functions,
+            RelayFloor(events, functions=True, over_grpc=True) as relay_grpc,
         ):
-            systems = [_Runs(relay.url, relay.pid), _Runs(relay_functions.url, relay_functions.pid)]
+            floors = [_Runs(floor.url, floor.pid) for floor in (relay, relay_functions, relay_grpc)]
+            systems = list(floors)
             if fnbox is not None and url is not None:
                 systems.append(_Runs(url, fnbox.pid))
             for _ in range(config.e2e_repeats):
                 for system in systems:
                     system.once(config, loadgen, sink)
-    sections = [system.section(config.e2e_concurrency) for system in systems]
-    return (sections[2] if fnbox is not None else {}), sections[0], sections[1]
+    fnbox_section = systems[-1].section(config.e2e_concurrency) if fnbox is not None else {}
+    sections = {
+        name: runs.section(config.e2e_concurrency)
+        for name, runs in zip(FLOORS, floors, strict=True)
+    }
+    return fnbox_section, sections

@@ -43,9 +43,9 @@ def test_baselines_assemble_into_results_table_and_chart(tmp_path: Path) -> None
     assert baselines["grpc_echo"]["c1"]["errors"] == 0
     assert baselines["node_loop_events_per_s"] > 0
     assert baselines["spawn_per_call_p50_ms"] > 0
-    # The e2e floors relayed every webhook they acknowledged to the sink (the second through
-    # the e2e source and destination functions on Node workers).
-    for floor in ("relay_floor", "relay_functions_floor"):
+    # The e2e floors relayed every webhook they acknowledged to the sink (the second and third
+    # through the e2e source and destination functions on Node workers, the third over gRPC).
+    for floor in ("relay_floor", "relay_functions_floor", "relay_grpc_floor"):
         relay = baselines[floor]
         assert relay["events_per_s"] > 0 and relay["undelivered"] == 0 and relay["errors"] == 0
     assert loaded["machine"]["cores"] >= 1 and loaded["machine"]["node"].startswith("v")
