@@ -1,7 +1,7 @@
-"""The e2e floors: a bare durable webhook relay in one Python process, with or without functions.
+"""The e2e floors: a bare durable webhook relay, with or without functions, with or without gRPC.
 
-Run as ``python -m bench.relay_floor SINK_URL [--functions]``; it prints ``port N`` once it
-listens on 127.0.0.1. ``POST /v1/sources/<anything>`` stores the body in SQLite (WAL,
+Run as ``python -m bench.relay_floor SINK_URL [--functions [--over-grpc]]``; it prints ``port N``
+once it listens on 127.0.0.1. ``POST /v1/sources/<anything>`` stores the body in SQLite (WAL,
 ``synchronous=FULL``, the writes of concurrent requests grouped into one transaction by a writer
 thread, as fnbox's bus does) and answers 202 once committed. Consumers read the stored rows back
 in order, at most 16 in flight (fnbox's default delivery concurrency), and delete each row in
@@ -13,7 +13,10 @@ the same write that stores what it became:
   a warm Node worker of fnbox's ``WorkerPool``, in this process), its event is stored, and a
   second consumer gives each event to the destination function, whose ``fetch`` POSTs it to
   the sink: fnbox's path (two functions, a durable hop between them) without the gRPC control
-  service between the pipeline and the workers, leases, retries, dedup, routing or telemetry.
+  service between the pipeline and the workers, leases, retries, dedup, routing or telemetry;
+- with ``--functions --over-grpc``, the same, but the pool runs in a child process behind a
+  bare gRPC stream of raw bytes (``bench.pool_floor``): the shape of fnbox's pipeline → control
+  hop, without fnbox's layers.
 """
 
 from __future__ import annotations
