@@ -29,7 +29,7 @@ from bench.run import OUT_DIR, POOL_SETTINGS
 from bench.scenarios import unary
 from bench.scenarios.e2e import _setup as setup_e2e
 from bench.scenarios.e2e import _wait_for_sink
-from bench.servers import EchoServer, SinkServer
+from bench.servers import EchoServer, RelayFloor, SinkServer
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 ThreadKey = tuple[str, str]  # (process label, thread label)
@@ -41,6 +41,10 @@ def _process_label(pid: int) -> str:
         return "node"
     if "fnbox.gateway.child" in argv:
         return "pipeline"
+    if "bench.relay_floor" in argv:
+        return "relay"
+    if "bench.pool_floor" in argv:
+        return "pool"
     return "server"
 
 
@@ -97,23 +101,41 @@ def _fnbox() -> Iterator[FnboxServer]:
 
 
 def e2e(loadgen: LoadGenerator, seconds: float, concurrency: int) -> None:
+    """fnbox, then the e2e shape floor (the relay with the functions over a bare gRPC stream):
+    the same per-thread split of both says where fnbox's own layers cost."""
     with _fnbox() as fnbox, SinkServer() as sink:
         url = setup_e2e(fnbox, sink)
-        loadgen.run(HttpSpec(url, WEBHOOK, concurrency, duration_s=2.0, warmup_s=0.2))  # warm
-        _wait_for_sink(sink, 1, timeout_s=30)
-        time.sleep(2.0)  # the warm-up's backlog drains
-        start = sink.count()
-        spec = HttpSpec(url, WEBHOOK, concurrency, duration_s=seconds, warmup_s=0.0)
-        before = thread_cpu(fnbox.pid)
-        result = loadgen.run(spec, server_pid=fnbox.pid)
-        # CPU counts until the sink has every acknowledged webhook (the backlog's drain).
-        _wait_for_sink(sink, start + result.ok_total, timeout_s=120)
-        after = thread_cpu(fnbox.pid)
-        print(
-            f"e2e, {concurrency} senders: {result.rps:.0f} acks/s, ack p50 {result.p50_ms:.2f} ms,"
-            f" p99 {result.p99_ms:.2f} ms, load generator {result.loadgen_cores:.2f} cores"
-        )
-        _report("per webhook", before, after, max(result.ok_total, 1))
+        _e2e_once("fnbox", loadgen, sink, url, fnbox.pid, seconds, concurrency)
+        with RelayFloor(f"{sink.url}/events", functions=True, over_grpc=True) as floor:
+            label = "shape floor (relay + functions over gRPC)"
+            _e2e_once(label, loadgen, sink, floor.url, floor.pid, seconds, concurrency)
+
+
+def _e2e_once(
+    label: str,
+    loadgen: LoadGenerator,
+    sink: SinkServer,
+    url: str,
+    root: int,
+    seconds: float,
+    concurrency: int,
+) -> None:
+    loadgen.run(HttpSpec(url, WEBHOOK, concurrency, duration_s=2.0, warmup_s=0.2))  # warm
+    _wait_for_sink(sink, 1, timeout_s=30)
+    time.sleep(2.0)  # the warm-up's backlog drains
+    start = sink.count()
+    spec = HttpSpec(url, WEBHOOK, concurrency, duration_s=seconds, warmup_s=0.0)
+    before = thread_cpu(root)
+    result = loadgen.run(spec, server_pid=root)
+    # CPU counts until the sink has every acknowledged webhook (the backlog's drain).
+    _wait_for_sink(sink, start + result.ok_total, timeout_s=120)
+    after = thread_cpu(root)
+    print(
+        f"{label}, e2e, {concurrency} senders: {result.rps:.0f} acks/s, ack p50"
+        f" {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, load generator"
+        f" {result.loadgen_cores:.2f} cores"
+    )
+    _report("per webhook", before, after, max(result.ok_total, 1))
 
 
 def unary_calls(loadgen: LoadGenerator, seconds: float, concurrency: int) -> None:
