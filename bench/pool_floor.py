@@ -76,8 +76,9 @@ def _encode_answer(ask_id: int, ok: bool, events: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
-class PoolServer:
-    """The stream's server side: each invocation on the pool, the answers in completion order."""
+class E2EFunctions:
+    """The e2e scenario's two functions on warm workers of ``pool``: :meth:`run` is what both
+    function floors call, this module's server and ``bench.relay_floor`` in its own process."""
 
     def __init__(self, pool: WorkerPool, sink_url: str) -> None:
         self._pool = pool
@@ -87,7 +88,9 @@ class PoolServer:
         )
         self._settings = orjson.dumps({"url": sink_url})
 
-    async def _invoke(self, kind: int, payload: bytes) -> tuple[bool, list[bytes]]:
+    async def run(self, kind: int, payload: bytes) -> list[bytes]:
+        """The events the function emitted (the source's; none for the destination, whose
+        ``fetch`` POSTs its event to the sink); raises when the invocation failed."""
         if kind == SOURCE:
             webhook = WebhookInput(
                 method="POST",
@@ -101,7 +104,16 @@ class PoolServer:
         else:
             invocation = Invocation(kind="event", payload=payload, settings=self._settings)
             result = await self._pool.invoke(self._destination, invocation)
-        return result.outcome == Outcome.OK, result.events
+        if result.outcome != Outcome.OK:
+            raise RuntimeError(f"a function failed: {result.outcome} {result.error}")
+        return result.events
+
+
+class PoolServer:
+    """The stream's server side: each invocation on the pool, the answers in completion order."""
+
+    def __init__(self, functions: E2EFunctions) -> None:
+        self._functions = functions
 
     async def invoke(self, requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
         done: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -109,7 +121,7 @@ class PoolServer:
 
         async def one(ask_id: int, kind: int, payload: bytes) -> None:
             try:
-                ok, events = await self._invoke(kind, payload)
+                ok, events = True, await self._functions.run(kind, payload)
             except Exception as exc:
                 sys.stderr.write(f"pool floor: {exc!r}\n")
                 ok, events = False, []
@@ -195,7 +207,7 @@ async def serve(sink_url: str) -> None:
     pool = WorkerPool(ExecutorSettings(warm_workers=2, egress_allow=["127.0.0.1/32"]))
     await pool.start()
     server = grpc.aio.server()
-    floor = PoolServer(pool, sink_url)
+    floor = PoolServer(E2EFunctions(pool, sink_url))
     handler = grpc.method_handlers_generic_handler(
         "floor.Pool", {"Invoke": grpc.stream_stream_rpc_method_handler(floor.invoke)}
     )

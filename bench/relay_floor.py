@@ -35,27 +35,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from aiohttp import web
-from fnbox.executor import (
-    ExecutorSettings,
-    FunctionSpec,
-    FunctionType,
-    Invocation,
-    InvocationResult,
-    Outcome,
-    WebhookInput,
-    WorkerPool,
-)
+from fnbox.executor import ExecutorSettings, WorkerPool
 
-from bench.payloads import E2E_DESTINATION, E2E_SOURCE
-from bench.pool_floor import DESTINATION, SOURCE, PoolClient
+from bench.pool_floor import DESTINATION, SOURCE, E2EFunctions, PoolClient
 from bench.sink import next_message
 
 _Job = tuple[Callable[[sqlite3.Connection], Any], bool, "asyncio.Future[Any]"]
 _IN_FLIGHT = 16
 _READ_BATCH = 256
-_WEBHOOK_URL = "http://127.0.0.1/v1/sources/floor"  # what the source function sees
 _FUNCTIONS_HELP = "run the e2e scenario's source and destination functions on Node workers"
 _OVER_GRPC_HELP = "with --functions: run them in a child process over a bare gRPC stream"
 
@@ -133,8 +121,7 @@ class SinkConnection(asyncio.Protocol):
         message = next_message(self._buffer)
         if message is None:
             return
-        head, body = message
-        self._buffer = self._buffer[len(head) + 4 + len(body) :]
+        head, self._buffer = message
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(int(head.split(" ", 2)[1]))
 
@@ -241,32 +228,26 @@ async def sink_poster(sink_url: str) -> Step:
     return post
 
 
-def function_steps(pool: WorkerPool, sink_url: str) -> tuple[Step, Step]:
+Invoke = Callable[[int, bytes], Awaitable[list[bytes]]]
+
+
+def function_steps(invoke: Invoke) -> tuple[Step, Step]:
     """The source function's step (a webhook → its events) and the destination's (an event →
-    its fetch to the sink), each one invocation on a warm worker of the pool."""
-    source = FunctionSpec(key="floor-source", type=FunctionType.SOURCE, code=E2E_SOURCE)
-    destination = FunctionSpec(
-        key="floor-destination", type=FunctionType.DESTINATION, code=E2E_DESTINATION
-    )
-    settings = orjson.dumps({"url": sink_url})
+    its fetch to the sink), each one ``invoke`` (``E2EFunctions.run`` in this process, or
+    ``PoolClient.invoke`` over the gRPC stream)."""
 
     async def run_source(body: bytes) -> list[bytes]:
-        webhook = WebhookInput(
-            method="POST", url=_WEBHOOK_URL, headers={"content-type": "application/json"}, body=body
-        )
-        result = await pool.invoke(source, Invocation(kind="request", request=webhook))
-        return _checked(result).events
+        return await invoke(SOURCE, body)
 
     async def run_destination(event: bytes) -> list[bytes]:
-        invocation = Invocation(kind="event", payload=event, settings=settings)
-        _checked(await pool.invoke(destination, invocation))
+        await invoke(DESTINATION, event)
         return []
 
     return run_source, run_destination
 
 
-async def pool_over_grpc(sink_url: str) -> tuple[tuple[Step, Step], Callable[[], Awaitable[None]]]:
-    """The two function steps through a bare gRPC stream to a child process that runs the pool
+async def pool_over_grpc(sink_url: str) -> tuple[Invoke, Callable[[], Awaitable[None]]]:
+    """Invocations through a bare gRPC stream to a child process that runs the pool
     (``bench.pool_floor``), and how to stop it."""
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.pool_floor", sink_url, stdout=asyncio.subprocess.PIPE
@@ -278,25 +259,12 @@ async def pool_over_grpc(sink_url: str) -> tuple[tuple[Step, Step], Callable[[],
     client = PoolClient(f"127.0.0.1:{line.split()[1]}")
     await client.start()
 
-    async def run_source(body: bytes) -> list[bytes]:
-        return await client.invoke(SOURCE, body)
-
-    async def run_destination(event: bytes) -> list[bytes]:
-        await client.invoke(DESTINATION, event)
-        return []
-
     async def stop() -> None:
         await client.close()
         child.terminate()
         await child.wait()
 
-    return (run_source, run_destination), stop
-
-
-def _checked(result: InvocationResult) -> InvocationResult:
-    if result.outcome != Outcome.OK:
-        raise RuntimeError(f"relay floor: a function failed: {result.outcome} {result.error}")
-    return result
+    return client.invoke, stop
 
 
 async def serve(sink_url: str, functions: bool, over_grpc: bool) -> None:
@@ -307,12 +275,12 @@ async def serve(sink_url: str, functions: bool, over_grpc: bool) -> None:
         store = Store(Path(tmp) / "relay.db", loop)
         stages = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
         if functions and over_grpc:
-            grpc_steps, stop_pool_server = await pool_over_grpc(sink_url)
-            steps = list(grpc_steps)
+            invoke, stop_pool_server = await pool_over_grpc(sink_url)
+            steps = list(function_steps(invoke))
         elif functions:
             pool = WorkerPool(ExecutorSettings(warm_workers=2, egress_allow=["127.0.0.1/32"]))
             await pool.start()
-            steps = list(function_steps(pool, sink_url))
+            steps = list(function_steps(E2EFunctions(pool, sink_url).run))
         else:
             steps = [await sink_poster(sink_url)]
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.targets import Results, _get
+from bench.targets import E2E_FLOORS, Results, _get
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -30,13 +30,6 @@ def _pair(results: Results, path: str, prefix: str = "") -> str:
 
 def _rps_p50(results: Results, path: str) -> str:
     return f"{_fmt(_get(results, f'{path}.rps'))} / {_fmt(_get(results, f'{path}.p50_ms'))}"
-
-
-_E2E_FLOORS = (
-    ("relay_floor", "bare durable relay"),
-    ("relay_functions_floor", "relay + the 2 functions"),
-    ("relay_grpc_floor", "relay + the 2 functions over gRPC"),
-)
 
 
 def _rows(results: Results) -> list[tuple[str, str, str, str]]:
@@ -110,7 +103,7 @@ def _rows(results: Results) -> list[tuple[str, str, str, str]]:
                 _fmt(_get(results, f"ratios.cold_start_{mode}_p50_vs_spawn"), "x"),
             )
         )
-    for floor, label in _E2E_FLOORS:
+    for floor, label in E2E_FLOORS:
         base = f"baselines.{floor}"
         rows.append(
             (
@@ -299,7 +292,7 @@ def write_chart(results: Results, path: Path) -> None:
             ]
             for system, path in (
                 ("fnbox", "e2e"),
-                *((label, f"baselines.{floor}") for floor, label in _E2E_FLOORS),
+                *((label, f"baselines.{floor}") for floor, label in E2E_FLOORS),
             )
         },
         "e2e: webhook → sink",

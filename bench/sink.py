@@ -14,8 +14,9 @@ _OK = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
 
 
 def next_message(buffer: bytes) -> tuple[str, bytes] | None:
-    """The head (latin-1, without its blank line) and body of the first whole HTTP/1.1 message
-    in ``buffer`` (Content-Length bodies only), or None until all of it has arrived."""
+    """The head (latin-1, without its blank line) of the first whole HTTP/1.1 message in
+    ``buffer`` (Content-Length bodies only, the body skipped) and what follows the message;
+    None until all of it has arrived."""
     head_end = buffer.find(b"\r\n\r\n")
     if head_end < 0:
         return None
@@ -26,7 +27,7 @@ def next_message(buffer: bytes) -> tuple[str, bytes] | None:
         if name.strip().lower() == "content-length":
             length = int(value.strip())
     end = head_end + 4 + length
-    return None if len(buffer) < end else (head, buffer[head_end + 4 : end])
+    return None if len(buffer) < end else (head, buffer[end:])
 
 
 class SinkProtocol(asyncio.Protocol):
@@ -46,8 +47,7 @@ class SinkProtocol(asyncio.Protocol):
         self._buffer += data
         replies: list[bytes] = []
         while (message := next_message(self._buffer)) is not None:
-            head, body = message
-            self._buffer = self._buffer[len(head) + 4 + len(body) :]
+            head, self._buffer = message
             if head.startswith("GET /count"):
                 body = str(SinkProtocol.received).encode()
                 length_line = b"content-length: %d\r\n\r\n" % len(body)

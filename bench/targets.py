@@ -25,6 +25,15 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return rounded(numerator / denominator, 3)
 
 
+# The e2e floors (bench/relay_floor.py), as results.json names them under ``baselines`` and as
+# the report labels them, in the order each e2e repeat runs them.
+E2E_FLOORS = (
+    ("relay_floor", "bare durable relay"),
+    ("relay_functions_floor", "relay + the 2 functions"),
+    ("relay_grpc_floor", "relay + the 2 functions over gRPC"),
+)
+
+
 def compute_ratios(results: Results) -> dict[str, float | None]:
     """fnbox figure / baseline figure for each pair measured in the same run."""
     ratios: dict[str, float | None] = {}
@@ -55,7 +64,7 @@ def compute_ratios(results: Results) -> dict[str, float | None]:
         ratios[f"cold_start_{mode}_p50_vs_spawn"] = _ratio(
             _get(results, f"cold_start.{mode}.p50_ms"), spawn
         )
-    for floor in ("relay_floor", "relay_functions_floor", "relay_grpc_floor"):
+    for floor, _ in E2E_FLOORS:
         ratios[f"e2e_vs_{floor}"] = _ratio(
             _get(results, "e2e.events_per_s"), _get(results, f"baselines.{floor}.events_per_s")
         )

@@ -31,6 +31,7 @@ from bench.procs import tree_cpu_seconds
 from bench.scenarios.common import Section
 from bench.servers import RelayFloor, SinkServer
 from bench.stats import median, rounded
+from bench.targets import E2E_FLOORS
 
 
 def _setup(fnbox: FnboxServer, sink: SinkServer) -> str:
@@ -133,16 +134,14 @@ class _Runs:
         }
 
 
-FLOORS = ("relay_floor", "relay_functions_floor", "relay_grpc_floor")
-
-
 def run(
     config: BenchConfig, loadgen: LoadGenerator, fnbox: FnboxServer | None
 ) -> tuple[Section, dict[str, Section]]:
     """Closed-loop webhook load at the gateway; the sink counts what came out the other end.
-    Each repeat runs the three floors of ``bench.relay_floor`` (:data:`FLOORS`: the bare relay,
-    with the functions, with the functions over a bare gRPC stream), then fnbox; returns
-    fnbox's section (empty without ``fnbox``) and the floors' by name."""
+    Each repeat runs the three floors of ``bench.relay_floor`` (the bare relay, with the
+    functions, with the functions over a bare gRPC stream), then fnbox; returns fnbox's
+    section (empty without ``fnbox``) and the floors' by their names in
+    :data:`bench.targets.E2E_FLOORS`."""
     with SinkServer() as sink:
         url = None
         if fnbox is not None:
@@ -167,6 +166,6 @@ def run(
     fnbox_section = systems[-1].section(config.e2e_concurrency) if fnbox is not None else {}
     sections = {
         name: runs.section(config.e2e_concurrency)
-        for name, runs in zip(FLOORS, floors, strict=True)
+        for (name, _), runs in zip(E2E_FLOORS, floors, strict=True)
     }
     return fnbox_section, sections
