@@ -6,9 +6,18 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
-from fnbox.executor import FunctionType, Invocation, Outcome, PayloadTooLarge, WebhookInput
+from fnbox.executor import (
+    FunctionType,
+    Invocation,
+    InvocationResult,
+    Outcome,
+    PayloadTooLarge,
+    WebhookInput,
+    WorkerPool,
+)
 
 from tests.executor.conftest import (
     PoolFactory,
@@ -227,3 +236,77 @@ async def test_check_syntax_uses_a_dedicated_worker(pool_factory: PoolFactory) -
     result = await invoke(pool, spec("function onTrack(e) {}"))
     assert pool.supervisor.checker is not None and result.worker_pid != pool.supervisor.checker.pid
     assert pool.supervisor.checker.key is None
+
+
+# Returns when its body started (Node's wall clock, ms), then waits e.ms.
+STARTED_AT = (
+    "async function onTrack(e) { const at = Date.now();"
+    " await new Promise(r => setTimeout(r, e.ms)); return at }"
+)
+
+
+def started_at(result: InvocationResult) -> int:
+    assert result.returned is not None, result
+    return int(result.returned)
+
+
+BUSY = "function onTrack(e) { const end = Date.now() + e.ms; while (Date.now() < end) {} return 1 }"
+
+
+async def test_calls_for_a_busy_worker_are_held_for_one_write(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings(warm_workers=1, batch_window_ms=50))
+    fn = spec(STARTED_AT, type=FunctionType.INSERT_DESTINATION)
+    # The first call rides right behind the load frame: not held (a cold start must not wait).
+    sent = time.time() * 1000
+    first = await pool.invoke(fn, track(ms=0))
+    assert started_at(first) - sent < 45
+    # A lone call on an idle worker goes at once; calls made while it is busy wait for the
+    # batch window, then reach the worker together.
+    sent_lone = time.time() * 1000
+    lone = asyncio.ensure_future(pool.invoke(fn, track(ms=300)))
+    await asyncio.sleep(0.01)
+    sent_held = time.time() * 1000
+    held = await asyncio.gather(*(pool.invoke(fn, track(ms=0)) for _ in range(3)))
+    assert started_at(await lone) - sent_lone < 45
+    starts = [started_at(r) for r in held]
+    assert min(starts) - sent_held >= 45, (sent_held, starts)
+    assert len({r.worker_pid for r in [*held, first]}) == 1
+
+
+async def test_a_worker_waiting_on_io_takes_calls_before_another_starts(
+    pool_factory: PoolFactory,
+) -> None:
+    async def load(pool: WorkerPool) -> set[int]:
+        # Calls that only wait on a timer, 8 more every 50 ms: up to ~48 in flight.
+        fn = spec(SLOW, type=FunctionType.INSERT_DESTINATION)
+        calls = []
+        for _ in range(12):
+            calls += [asyncio.ensure_future(pool.invoke(fn, track(ms=300, n=i))) for i in range(8)]
+            await asyncio.sleep(0.05)
+        results = await asyncio.gather(*calls)
+        assert all(r.outcome is Outcome.OK for r in results)
+        return {r.worker_pid for r in results}
+
+    settings: dict[str, Any] = {"scale_up_in_flight": 4, "max_workers_per_function": 3}
+    # By the in-flight count alone (scale_up_cpu=0), such a function spreads over workers;
+    # by default a worker that is not computing keeps them all (up to its in-flight cap).
+    by_count = await pool_factory(fixture_settings(scale_up_cpu=0, **settings))
+    assert len(await load(by_count)) > 1
+    by_cpu = await pool_factory(fixture_settings(**settings))
+    assert len(await load(by_cpu)) == 1
+
+
+async def test_a_busy_computing_worker_gets_a_sibling(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(
+        fixture_settings(scale_up_in_flight=4, max_workers_per_function=2, batch_window_ms=0)
+    )
+    fn = spec(BUSY, type=FunctionType.INSERT_DESTINATION)
+    # 15 ms of CPU per call; more calls come while the worker computes, so the pool looks
+    # again once the worker's CPU load is known (after ~0.25 s).
+    calls = [asyncio.ensure_future(pool.invoke(fn, track(ms=15))) for _ in range(30)]
+    for _ in range(30):
+        await asyncio.sleep(0.02)
+        calls.append(asyncio.ensure_future(pool.invoke(fn, track(ms=15))))
+    results = await asyncio.gather(*calls)
+    assert all(r.outcome is Outcome.OK for r in results)
+    assert len({r.worker_pid for r in results}) == 2

@@ -171,12 +171,24 @@ class ScalingPolicy:
     """Whether a function's least busy worker takes a call, and when to add a worker.
 
     Asked on every call: it takes numbers the pool already has (O(1)), not the workers.
+    Another worker helps a function whose workers compute; one whose calls wait on I/O
+    (a destination's fetch) is served best by one worker taking many calls at a time (one
+    read and one write for a batch of them, fewer processes to wake), so a busy worker gets a
+    sibling only once it also uses ``scale_up_cpu`` of a core, or once it is full.
     """
 
-    def __init__(self, *, max_in_flight: int, scale_up_in_flight: int, max_per_function: int):
+    def __init__(
+        self,
+        *,
+        max_in_flight: int,
+        scale_up_in_flight: int,
+        max_per_function: int,
+        scale_up_cpu: float = 0.0,
+    ):
         self.max_in_flight = max_in_flight
         self.scale_up_in_flight = min(scale_up_in_flight, max_in_flight)
         self.max_per_function = max_per_function
+        self.scale_up_cpu = scale_up_cpu
 
     @classmethod
     def from_settings(cls, settings: ExecutorSettings) -> ScalingPolicy:
@@ -184,20 +196,36 @@ class ScalingPolicy:
             max_in_flight=settings.max_in_flight_per_worker,
             scale_up_in_flight=settings.scale_up_in_flight,
             max_per_function=settings.max_workers_per_function,
+            scale_up_cpu=settings.scale_up_cpu,
         )
 
     def has_slot(self, in_flight: int) -> bool:
         """Whether a worker with ``in_flight`` calls may take one more."""
         return in_flight < self.max_in_flight
 
-    def wants_more(self, workers: int, starting: int, least_in_flight: int) -> bool:
+    def asks_cpu(self, least_in_flight: int) -> bool:
+        """Whether ``wants_more`` needs the least busy worker's CPU load (measuring it reads
+        /proc now and then, so the pool asks only then)."""
+        return bool(self.scale_up_cpu) and (
+            self.scale_up_in_flight <= least_in_flight < self.max_in_flight
+        )
+
+    def wants_more(
+        self, workers: int, starting: int, least_in_flight: int, least_cpu: float | None = None
+    ) -> bool:
         """True when the function should get one more worker (if the pool has room).
 
         ``workers``: its live workers; ``starting``: those being started for it;
-        ``least_in_flight``: the calls on the least busy live worker (unused when none)."""
+        ``least_in_flight``: the calls on the least busy live worker (unused when none);
+        ``least_cpu``: that worker's recent CPU load in cores, None while unknown (asked
+        only when ``asks_cpu``)."""
         if workers + starting >= self.max_per_function or starting:
             return False
-        return not workers or least_in_flight >= self.scale_up_in_flight
+        if not workers or least_in_flight >= self.max_in_flight:
+            return True
+        if least_in_flight < self.scale_up_in_flight:
+            return False
+        return not self.scale_up_cpu or (least_cpu is not None and least_cpu >= self.scale_up_cpu)
 
 
 class IdleCpuWatchdog:

@@ -351,12 +351,14 @@ class WorkerPool:
                             worker, least = candidate, in_flight
                 if dead:
                     fn.workers = [w for w in fn.workers if w.alive]
-                if self._scaling.wants_more(
-                    len(fn.workers), fn.starting, least
+                scaling = self._scaling
+                cpu = worker.cpu_load() if worker is not None and scaling.asks_cpu(least) else None
+                if scaling.wants_more(
+                    len(fn.workers), fn.starting, least, cpu
                 ) and self.supervisor.make_room(fn.key):
                     fn.starting += 1
                     self.supervisor.background(self._specialise(fn, spec, limits))
-                if worker is not None and self._scaling.has_slot(least):
+                if worker is not None and scaling.has_slot(least):
                     return worker
                 # With no worker and no room in the pool, re-check now and then: another
                 # function's worker may become idle (and evictable) without waking us.

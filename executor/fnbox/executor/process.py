@@ -36,6 +36,10 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _names = itertools.count(1)
 # Frames held for one write are written at once when they reach this size.
 OUTBOX_BYTES = 256 * 1024
+# A worker's CPU load is measured over at least this long (the kernel counts CPU time in
+# ticks of 10 ms: ~4% resolution), and a sample older than CPU_STALE_S says nothing of now.
+CPU_WINDOW_S = 0.25
+CPU_STALE_S = 1.0
 
 
 class WorkerState(StrEnum):
@@ -184,6 +188,10 @@ class WorkerProcess:
         # held; see send).
         self._outbox: list[bytes] | None = None
         self._outbox_bytes = 0
+        self._batch_window_s = settings.batch_window_ms / 1000
+        # (when, CPU seconds) of the last sample, and the load it measured (see cpu_load).
+        self._cpu_mark: tuple[float, float] | None = None
+        self._cpu_load: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stderr_budget = settings.max_stderr_bytes
         self.stderr_tail = b""
@@ -214,6 +222,25 @@ class WorkerProcess:
             return (int(fields[11]) + int(fields[12])) / _TICKS
         except (OSError, ValueError, IndexError):
             return None
+
+    def cpu_load(self) -> float | None:
+        """The fraction of a core the worker used lately (over CPU_WINDOW_S or more), or None
+        while unknown. Reads /proc at most once per window: cheap enough for the scaling
+        policy to ask whenever a worker is busy."""
+        now = time.monotonic()
+        mark = self._cpu_mark
+        if mark is not None and now - mark[0] < CPU_WINDOW_S:
+            return self._cpu_load
+        cpu = self.cpu_seconds()
+        if cpu is None:
+            return self._cpu_load
+        elapsed = now - mark[0] if mark is not None else 0.0
+        # An old sample would average a busy moment with the idle time before it.
+        self._cpu_load = (
+            (cpu - mark[1]) / elapsed if mark is not None and elapsed <= CPU_STALE_S else None
+        )
+        self._cpu_mark = (now, cpu)
+        return self._cpu_load
 
     def refresh_memory(self) -> int:
         """Re-measure memory: the cgroup's charge, else private resident pages."""
@@ -448,13 +475,20 @@ class WorkerProcess:
                 self._outbox = []
             return fut
         if len(self._pending) > 1:
-            # Busy (this is not its only call): this frame and those that follow in this loop
-            # iteration (e.g. the rest of a stream message's batch) go in one write at the
-            # start of the next. The worker has calls to answer meanwhile; a lone call on an
-            # idle worker is written at once (no extra loop iteration).
+            # Busy (this is not its only call): this frame and those that follow go in one
+            # write, one wake-up of the worker for all of them. The worker has calls to answer
+            # meanwhile; a lone call on an idle worker is written at once.
             self._outbox = [data]
             self._outbox_bytes = len(data)
-            loop.call_soon(self._flush)
+            if self._batch_window_s and self.state is WorkerState.READY:
+                # Held up to the batch window: calls that come one per loop turn (unary RPCs)
+                # share the write too.
+                loop.call_at(loop.time() + self._batch_window_s, self._flush)
+            else:
+                # Those of this loop turn (a stream message's batch) go at the start of the
+                # next. So does a call sent right behind the load frame: its worker is not
+                # busy with other calls, and a first call must not wait.
+                loop.call_soon(self._flush)
             return fut
         self._write(data)
         return fut

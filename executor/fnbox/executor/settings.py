@@ -49,7 +49,23 @@ class ExecutorSettings(BaseModel):
         default=16,
         ge=1,
         description="Start another worker for a function when its least busy one has this many "
-        "calls in flight.",
+        "calls in flight and is busy computing (scale_up_cpu).",
+    )
+    scale_up_cpu: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Fraction of a core a worker must have used lately for scale_up_in_flight "
+        "to start another; a worker whose calls wait on I/O takes calls up to "
+        "max_in_flight_per_worker before another is started. 0: the in-flight count decides.",
+    )
+    batch_window_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=50,
+        description="Calls for a worker that has calls in flight are held up to this long, to "
+        "reach it in one write (one wake-up for all of them); a call to an idle worker is "
+        "written at once. 0: only calls made in the same event-loop turn go together.",
     )
     max_queued_per_function: int = Field(
         default=1024,
