@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
 
 
@@ -241,6 +242,8 @@ class WorkerCgroup:
         self.host = host
         self.dirs: dict[str, Path] = {}
         self._usage_file: str | None = None
+        # Private memory the process had when it joined: charged to the cgroup it came from.
+        self._before_join = 0
         for c in (host.memory, host.pids):
             if c is not None:
                 self.dirs[c.name] = c.base / name
@@ -256,6 +259,22 @@ class WorkerCgroup:
                     (self.dirs["memory"] / "memory.swap.max").write_text("0")
             if not self.set_memory(memory_mib):
                 raise OSError(errno.EINVAL, f"cannot set memory limit {memory_mib} MiB")
+
+    def join(self, pid: int) -> None:
+        """Move ``pid`` (all its threads) into these cgroups; OSError if it cannot.
+
+        The pages it used so far stay charged where they were (kernels no longer move
+        charges); ``memory_usage`` counts them on top of the cgroup's own figure."""
+        for procs in self.procs_files:
+            fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, str(pid).encode())
+            finally:
+                os.close(fd)
+        if "memory" in self.dirs:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = read_small(f"/proc/{pid}/statm").split()
+                self._before_join = (int(fields[1]) - int(fields[2])) * _PAGE
 
     @property
     def procs_files(self) -> tuple[str, ...]:
@@ -285,7 +304,7 @@ class WorkerCgroup:
             name = "memory.current" if self.host.memory.version == 2 else "memory.usage_in_bytes"
             self._usage_file = str(path / name)
         try:
-            return int(read_small(self._usage_file))
+            return int(read_small(self._usage_file)) + self._before_join
         except (OSError, ValueError):
             return None
 
@@ -326,9 +345,11 @@ def _write(path: Path, value: str) -> bool:
 
 
 # Runs as the worker's first process image and then execs node in place (same pid), so the
-# cgroups are joined and the rlimits set before node's first instruction. A preexec_fn would do
-# the same from a forked copy of this process, but that fork (no vfork with preexec_fn) stalls
-# the event loop ~10 ms per spawn and is unsafe in a process running gRPC's threads.
+# rlimits are set (and the cgroups joined, for a caller that passes their procs files) before
+# node's first instruction. A preexec_fn would do the same from a forked copy of this process,
+# but that fork (no vfork with preexec_fn) stalls the event loop ~10 ms per spawn and is unsafe
+# in a process running gRPC's threads. Workers join their cgroups from the parent instead
+# (WorkerProcess.start: the join then overlaps node's start).
 _WRAPPER = (
     "set -e; "
     'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; '
