@@ -158,7 +158,9 @@ async def test_pipeline_child_does_not_outlive_serve(serve: System) -> None:
     )
 
 
-def _run_serve(tmp_path: Path, http_listen: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _run_serve(
+    tmp_path: Path, http_listen: str, grpc_listen: str = "127.0.0.1:0", **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -168,7 +170,7 @@ def _run_serve(tmp_path: Path, http_listen: str, **env: str) -> subprocess.Compl
             "--data-dir",
             str(tmp_path / "data"),
             "--grpc-listen",
-            "127.0.0.1:0",
+            grpc_listen,
             "--http-listen",
             http_listen,
         ],
@@ -191,6 +193,19 @@ def test_port_in_use_fails_serve_with_one_line(tmp_path: Path) -> None:
     errors = [line for line in ran.stderr.splitlines() if "failed to start" in line]
     assert len(errors) == 1 and "address already in use" in errors[0], ran.stderr
     assert "http " not in ran.stdout
+
+
+def test_grpc_port_in_use_fails_serve_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = _run_serve(tmp_path, "127.0.0.1:0", grpc_listen=f"127.0.0.1:{port}")
+    assert ran.returncode != 0
+    assert "Traceback" not in ran.stderr, ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if "cannot listen for gRPC" in line]
+    assert len(errors) == 1 and "Address already in use" in errors[0], ran.stderr
+    assert "grpc " not in ran.stdout
 
 
 def test_bad_bus_url_fails_serve_with_one_line(tmp_path: Path) -> None:

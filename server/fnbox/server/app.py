@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -63,6 +64,24 @@ def make_store(settings: StoreSettings, data_dir: Path) -> Store:
         module = importlib.import_module("fnbox.server.store.postgres")
         return cast(Store, module.PostgresStore(url))
     raise ValueError(f"unsupported store URL scheme: {url.split(':', 1)[0]!r}")
+
+
+class ListenError(OSError):
+    """The gRPC listen address cannot be bound: the user's to fix, reported in one line."""
+
+
+def _bind_problem(listen: str) -> str:
+    """Why ``host:port`` cannot be bound, as the OS says it (grpc's own error does not)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port)))
+    except (OSError, ValueError) as exc:
+        return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    return "grpc could not bind it"
 
 
 class ControlService:
@@ -148,7 +167,13 @@ class ControlService:
                 self.server,
             )
         listen = settings.grpc.listen
-        port = self.server.add_insecure_port(listen)
+        try:
+            port = self.server.add_insecure_port(listen)
+        except RuntimeError as exc:  # grpc says only "Failed to bind"
+            raise ListenError(
+                f"cannot listen for gRPC on {listen}: {_bind_problem(listen)} "
+                "(set --grpc-listen or FNBOX_GRPC__LISTEN)"
+            ) from exc
         self.address = f"{listen.rsplit(':', 1)[0]}:{port}"
         await self.server.start()
         self._started.append("server")

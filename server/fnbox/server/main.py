@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fnbox.server.app import ControlService
+from fnbox.server.app import ControlService, ListenError
 from fnbox.server.bootstrap import read_admin_token
 from fnbox.server.settings import Settings, load_settings
 from fnbox.telemetry import setup as telemetry
@@ -126,7 +126,11 @@ async def run(settings: Settings, factories: Sequence[ComponentFactory]) -> int:
     started: list[Component] = []
     code = 0
     try:
-        await service.start()
+        try:
+            await service.start()
+        except ListenError as exc:
+            log.error("fnbox: %s", exc)
+            return 1  # (finally: what did start is stopped)
         _say(f"grpc {service.address}")
         context = ComponentContext(
             settings, service.address, read_admin_token(settings.data_dir), stopping
