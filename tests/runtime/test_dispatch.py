@@ -71,6 +71,17 @@ def test_const_handler_is_a_syntax_error_with_position(rt: Runtime) -> None:
     assert rt.call("check", code="async function onTrack() {}")["error"] is None
 
 
+def test_a_stray_closing_brace_is_reported_where_it_is(rt: Runtime) -> None:
+    # The code is compiled inside a wrapper function: a stray `}` closes the wrapper, and the
+    # wrapper's own end, past the user's last line, used to be reported instead.
+    problem = rt.call("check", code="function onTrack(e) {\n  return 1;\n}}\n")["error"]
+    assert problem["name"] == "SyntaxError"
+    assert "Unexpected token '}'" in problem["message"]
+    assert (problem["line"], problem["column"]) == (3, 2)
+    problem = rt.call("check", code="function onTrack(e) { return ; ; }}")["error"]
+    assert (problem["line"], problem["column"]) == (1, 35)
+
+
 def test_check_runs_nothing(rt: Runtime) -> None:
     rt.loaded("async function onTrack() {}")
     assert rt.call("check", code="console.log('ran'); while (true) {}")["error"] is None

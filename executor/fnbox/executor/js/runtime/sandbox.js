@@ -63,7 +63,12 @@ function wrap(code) {
 }
 
 function compile(code, filename) {
-  const script = new vm.Script(wrap(String(code)), { filename: filename || 'function.js', lineOffset: -1 });
+  let script;
+  try {
+    script = new vm.Script(wrap(String(code)), { filename: filename || 'function.js', lineOffset: -1 });
+  } catch (err) {
+    throw unwrappedSyntaxError(String(code), filename) || err;
+  }
   const at = findDynamicImport(String(code));
   if (at) {
     const err = new SyntaxError('import() is not supported in functions');
@@ -72,6 +77,20 @@ function compile(code, filename) {
     throw err;
   }
   return script;
+}
+
+/**
+ * The code's syntax error when it is parsed alone as the handlers' function body (nothing is
+ * run). Code that closes the wrapper early (a stray `}`) fails in the wrapper past its own last
+ * line; parsed alone, it fails at the stray brace, on the user's line and column.
+ */
+function unwrappedSyntaxError(code, filename) {
+  try {
+    vm.compileFunction(code, ['__fnbox', ...HANDLER_NAMES], { filename: filename || 'function.js' });
+  } catch (err) {
+    if (err && err.name === 'SyntaxError') return err;
+  }
+  return null;
 }
 
 /** {line, column} (1-based) of a compile error, read from V8's "file:line" + caret lines. */
