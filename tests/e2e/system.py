@@ -4,6 +4,7 @@ trio `fnbox control|gateway|delivery`, each in its own process group (kill -9 fr
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import signal
@@ -53,6 +54,15 @@ def free_port() -> int:
 eventually = functools.partial(polling.eventually, every=0.1)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_this_process() -> None:
+    """In the child before its exec: SIGTERM it when the test process dies, so that a killed
+    pytest (CI's timeout, a ctrl-c that did not reach teardown) leaves no service running."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class Proc:
     """One fnbox command in its own process group; output goes to ``log``."""
@@ -71,6 +81,7 @@ class Proc:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_stop_with_this_process,
             )
 
     def kill9(self) -> None:
