@@ -208,6 +208,22 @@ def test_grpc_port_in_use_fails_serve_with_one_line(tmp_path: Path) -> None:
     assert "grpc " not in ran.stdout
 
 
+def test_unusable_data_dir_fails_serve_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("a file, not a folder")
+    ran = subprocess.run(
+        [sys.executable, "-m", "fnbox.cli", "serve", "--data-dir", str(tmp_path / "plain" / "d")],
+        cwd=REPO,
+        env=base_env({}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode != 0
+    assert "Traceback" not in ran.stderr, ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "Not a directory" in errors[0], ran.stderr
+
+
 def test_bad_bus_url_fails_serve_with_one_line(tmp_path: Path) -> None:
     ran = _run_serve(tmp_path, "127.0.0.1:0", FNBOX_BUS__URL="bogus://nowhere")
     assert ran.returncode != 0

@@ -128,8 +128,10 @@ async def run(settings: Settings, factories: Sequence[ComponentFactory]) -> int:
     try:
         try:
             await service.start()
-        except ListenError as exc:
-            log.error("fnbox: %s", exc)
+        except OSError as exc:
+            # The user's to fix (a port in use, a store that cannot be reached, a data dir
+            # that cannot be written): one line, no traceback.
+            log.error("fnbox: %s", _one_line(exc))
             return 1  # (finally: what did start is stopped)
         _say(f"grpc {service.address}")
         context = ComponentContext(
@@ -172,6 +174,16 @@ async def run(settings: Settings, factories: Sequence[ComponentFactory]) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     return code
+
+
+def _one_line(exc: OSError) -> str:
+    """``exc`` and, when it wraps another error, that error's first line (the cause a driver
+    gave, e.g. "connection refused")."""
+    cause = exc.__cause__
+    text = str(exc) or type(exc).__name__
+    if cause is not None and str(cause).strip() and not isinstance(exc, ListenError):
+        text = f"{text}: {str(cause).strip().splitlines()[0]}"
+    return text
 
 
 def _say(line: str) -> None:
