@@ -272,9 +272,7 @@ class WorkerCgroup:
             finally:
                 os.close(fd)
         if "memory" in self.dirs:
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = read_small(f"/proc/{pid}/statm").split()
-                self._before_join = (int(fields[1]) - int(fields[2])) * _PAGE
+            self._before_join = private_bytes(pid) or 0
 
     @property
     def procs_files(self) -> tuple[str, ...]:
@@ -324,6 +322,15 @@ class WorkerCgroup:
 
     def remove(self) -> bool:
         return all(_rmdir_quiet(p) for p in set(self.dirs.values()))
+
+
+def private_bytes(pid: int) -> int | None:
+    """Private resident memory of ``pid`` (resident minus shared pages), None if unreadable."""
+    try:
+        fields = read_small(f"/proc/{pid}/statm").split()
+        return (int(fields[1]) - int(fields[2])) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def read_small(path: str) -> bytes:

@@ -26,12 +26,17 @@ from fnbox.executor.errors import (
     WorkerCrashed,
     WorkerStartFailed,
 )
-from fnbox.executor.limits import HostLimits, WorkerCgroup, limit_wrapper, read_small
+from fnbox.executor.limits import (
+    HostLimits,
+    WorkerCgroup,
+    limit_wrapper,
+    private_bytes,
+    read_small,
+)
 from fnbox.executor.settings import JS_DIR, ExecutorSettings
 
 log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _names = itertools.count(1)
 # Frames held for one write are written at once when they reach this size.
@@ -251,11 +256,7 @@ class WorkerProcess:
         """Re-measure memory: the cgroup's charge, else private resident pages."""
         usage = self.cgroup.memory_usage()
         if usage is None and self.pid:
-            try:
-                fields = read_small(f"/proc/{self.pid}/statm").split()
-                usage = (int(fields[1]) - int(fields[2])) * _PAGE
-            except (OSError, ValueError, IndexError):
-                usage = 0
+            usage = private_bytes(self.pid)
         self._memory = usage or 0
         return self._memory
 
