@@ -4,12 +4,13 @@ gets the admin token neither in argv nor in its environment."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -159,7 +160,11 @@ async def test_pipeline_child_does_not_outlive_serve(serve: System) -> None:
 
 
 def _run_serve(
-    tmp_path: Path, http_listen: str, grpc_listen: str = "127.0.0.1:0", **env: str
+    tmp_path: Path,
+    http_listen: str = "127.0.0.1:0",
+    grpc_listen: str = "127.0.0.1:0",
+    data_dir: Path | None = None,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -168,7 +173,7 @@ def _run_serve(
             "fnbox.cli",
             "serve",
             "--data-dir",
-            str(tmp_path / "data"),
+            str(data_dir or tmp_path / "data"),
             "--grpc-listen",
             grpc_listen,
             "--http-listen",
@@ -182,54 +187,47 @@ def _run_serve(
     )
 
 
-def test_port_in_use_fails_serve_with_one_line(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _taken_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that something listens on while the block runs."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        ran = _run_serve(tmp_path, f"127.0.0.1:{port}")
+        yield taken.getsockname()[1]
+
+
+def _failed_in_one_line(ran: subprocess.CompletedProcess[str], marker: str, cause: str) -> None:
+    """serve exited non-zero with exactly one stderr line holding ``marker``, which names
+    ``cause``, and no traceback."""
     assert ran.returncode != 0
     assert "Traceback" not in ran.stderr, ran.stderr
-    errors = [line for line in ran.stderr.splitlines() if "failed to start" in line]
-    assert len(errors) == 1 and "address already in use" in errors[0], ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if marker in line]
+    assert len(errors) == 1 and cause in errors[0], ran.stderr
+
+
+def test_port_in_use_fails_serve_with_one_line(tmp_path: Path) -> None:
+    with _taken_port() as port:
+        ran = _run_serve(tmp_path, f"127.0.0.1:{port}")
+    _failed_in_one_line(ran, "failed to start", "address already in use")
     assert "http " not in ran.stdout
 
 
 def test_grpc_port_in_use_fails_serve_with_one_line(tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        ran = _run_serve(tmp_path, "127.0.0.1:0", grpc_listen=f"127.0.0.1:{port}")
-    assert ran.returncode != 0
-    assert "Traceback" not in ran.stderr, ran.stderr
-    errors = [line for line in ran.stderr.splitlines() if "cannot listen for gRPC" in line]
-    assert len(errors) == 1 and "Address already in use" in errors[0], ran.stderr
+    with _taken_port() as port:
+        ran = _run_serve(tmp_path, grpc_listen=f"127.0.0.1:{port}")
+    _failed_in_one_line(ran, "cannot listen for gRPC", "Address already in use")
     assert "grpc " not in ran.stdout
 
 
 def test_unusable_data_dir_fails_serve_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "plain").write_text("a file, not a folder")
-    ran = subprocess.run(
-        [sys.executable, "-m", "fnbox.cli", "serve", "--data-dir", str(tmp_path / "plain" / "d")],
-        cwd=REPO,
-        env=base_env({}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert ran.returncode != 0
-    assert "Traceback" not in ran.stderr, ran.stderr
-    errors = [line for line in ran.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "Not a directory" in errors[0], ran.stderr
+    ran = _run_serve(tmp_path, data_dir=tmp_path / "plain" / "d")
+    _failed_in_one_line(ran, "ERROR", "Not a directory")
 
 
 def test_bad_bus_url_fails_serve_with_one_line(tmp_path: Path) -> None:
-    ran = _run_serve(tmp_path, "127.0.0.1:0", FNBOX_BUS__URL="bogus://nowhere")
-    assert ran.returncode != 0
-    assert "Traceback" not in ran.stderr, ran.stderr
-    errors = [line for line in ran.stderr.splitlines() if "failed to start" in line]
-    assert len(errors) == 1 and "bogus" in errors[0], ran.stderr
+    ran = _run_serve(tmp_path, FNBOX_BUS__URL="bogus://nowhere")
+    _failed_in_one_line(ran, "failed to start", "bogus")
 
 
 async def test_in_process_setting_runs_one_process(tmp_path: Path, sink: Sink) -> None:
