@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -271,6 +272,30 @@ async def test_calls_for_a_busy_worker_are_held_for_one_write(pool_factory: Pool
     starts = [started_at(r) for r in held]
     assert min(starts) - sent_held >= 45, (sent_held, starts)
     assert len({r.worker_pid for r in [*held, first]}) == 1
+
+
+async def test_calls_that_must_not_wait_are_not_held(pool_factory: PoolFactory) -> None:
+    pool = await pool_factory(fixture_settings(warm_workers=1, batch_window_ms=50))
+    fn = spec(STARTED_AT, type=FunctionType.INSERT_DESTINATION)
+    await pool.invoke(fn, track(ms=0))
+    busy = asyncio.ensure_future(pool.invoke(fn, track(ms=300)))
+    await asyncio.sleep(0.01)
+    # While the worker is busy, a call that may wait is held for the window; one that may
+    # not (a streamed call) goes at the next loop turn and takes the held one along.
+    sent = time.time() * 1000
+    held = asyncio.ensure_future(pool.invoke(fn, track(ms=0)))
+    await asyncio.sleep(0.005)
+    streamed = await pool.invoke(fn, dataclasses.replace(track(ms=0), hold=False))
+    assert started_at(streamed) - sent < 45
+    assert started_at(await held) - sent < 45
+    assert (await busy).outcome is Outcome.OK
+    # Alone on the busy worker, a streamed call is not held either.
+    busy = asyncio.ensure_future(pool.invoke(fn, track(ms=300)))
+    await asyncio.sleep(0.01)
+    sent = time.time() * 1000
+    alone = await pool.invoke(fn, dataclasses.replace(track(ms=0), hold=False))
+    assert started_at(alone) - sent < 45
+    assert len({(await busy).worker_pid, alone.worker_pid}) == 1
 
 
 async def test_a_worker_waiting_on_io_takes_calls_before_another_starts(

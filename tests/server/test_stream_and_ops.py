@@ -4,6 +4,7 @@ concurrency, answers coalesced), spans, health, reflection."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -130,6 +131,35 @@ async def test_stream_concurrency_is_bounded(server_factory: ServerFactory, gate
     await call.done_writing()
     answered = {(await call.read()).request_id for _ in range(3)}
     assert answered == {"s0", "s1", "s2"} and len(gate.arrived) == 3
+
+
+async def test_streamed_calls_are_not_held_for_the_batch_window(
+    server_factory: ServerFactory, gate: Gate
+) -> None:
+    # A unary call for a busy worker waits for the window (it reaches the worker with the
+    # unary calls that follow); a streamed one does not: its caller sends calls together
+    # already, and waiting would only slow it down.
+    server = await server_factory(executor={"batch_window_ms": 50})
+    api = Api.of(server)
+    fn = await api.create_function(code=GATED)
+    call = api.functions.InvokeStream(metadata=api.metadata)
+    await call.write(_request(gate, fn.id, "slow", "r1"))
+    await gate.wait_arrivals(1)  # its worker has a call in flight from now on
+    started = time.perf_counter()
+    await call.write(_request(gate, fn.id, "fast", "r2"))
+    answer = await call.read()
+    streamed = time.perf_counter() - started
+    assert answer.request_id == "r2" and answer.result.logs == ["fast r2"]
+    started = time.perf_counter()
+    unary = await api.functions.InvokeFunction(
+        _request(gate, fn.id, "fast", "r3"), metadata=api.metadata
+    )
+    held = time.perf_counter() - started
+    assert unary.logs == ["fast r3"]
+    assert held >= 0.045 > streamed, (held, streamed)
+    gate.opened.set()
+    await call.done_writing()
+    assert (await call.read()).request_id == "r1"
 
 
 async def test_batch_stream_answers_each_request_once_coalescing_answers(

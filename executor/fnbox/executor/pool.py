@@ -268,7 +268,7 @@ class WorkerPool:
             span.set_attribute("fnbox.worker.pid", worker.pid)
         header = {"t": "invoke", "kind": invocation.kind, "trace": carrier}
         try:
-            reply = worker.send(header, segments)
+            reply = worker.send(header, segments, hold=invocation.hold)
             if not worker.loaded.is_set():
                 # Sent right behind the load frame; the function's deadline starts when the
                 # worker has loaded it (a hung top level is the load timeout's business).

@@ -198,6 +198,8 @@ class WorkerProcess:
         # held; see send).
         self._outbox: list[bytes] | None = None
         self._outbox_bytes = 0
+        # The batch window's timer while held frames wait for it (see send).
+        self._window: asyncio.TimerHandle | None = None
         self._batch_window_s = settings.batch_window_ms / 1000
         # (when, CPU seconds) of the last sample, and the load it measured (see cpu_load).
         self._cpu_mark: tuple[float, float] | None = None
@@ -474,9 +476,13 @@ class WorkerProcess:
                 log.warning("worker %s: stderr cap reached, further output dropped", self.pid)
 
     # -- requests ------------------------------------------------------------------------
-    def send(self, header: dict[str, Any], segments: Sequence[bytes] = ()) -> asyncio.Future[Frame]:
+    def send(
+        self, header: dict[str, Any], segments: Sequence[bytes] = (), *, hold: bool = True
+    ) -> asyncio.Future[Frame]:
         """Queue one request frame now (frames go out in call order); return its reply future.
 
+        ``hold``: whether the frame may wait up to the batch window for others when the worker
+        is busy (see below); without it, it goes at the next loop iteration at the latest.
         Follow with ``drain()`` for back-pressure. Raises WorkerCrashed when the worker is
         gone, PayloadTooLarge when the frame would exceed the cap (nothing is sent then).
         """
@@ -498,6 +504,11 @@ class WorkerProcess:
             if self._outbox_bytes >= OUTBOX_BYTES:
                 self._flush()
                 self._outbox = []
+            elif not hold and self._window is not None:
+                # Held frames wait for the window; this one does not, and takes them along.
+                self._window.cancel()
+                self._window = None
+                loop.call_soon(self._flush)
             return fut
         if len(self._pending) > 1:
             # Busy (this is not its only call): this frame and those that follow go in one
@@ -505,14 +516,15 @@ class WorkerProcess:
             # meanwhile; a lone call on an idle worker is written at once.
             self._outbox = [data]
             self._outbox_bytes = len(data)
-            if self._batch_window_s and self.state is WorkerState.READY:
+            if hold and self._batch_window_s and self.state is WorkerState.READY:
                 # Held up to the batch window: calls that come one per loop turn (unary RPCs)
                 # share the write too.
-                loop.call_at(loop.time() + self._batch_window_s, self._flush)
+                self._window = loop.call_at(loop.time() + self._batch_window_s, self._flush_held)
             else:
                 # Those of this loop turn (a stream message's batch) go at the start of the
-                # next. So does a call sent right behind the load frame: its worker is not
-                # busy with other calls, and a first call must not wait.
+                # next. So do calls that must not be held, and a call sent right behind the
+                # load frame: its worker is not busy with other calls, and a first call must
+                # not wait.
                 loop.call_soon(self._flush)
             return fut
         self._write(data)
@@ -525,6 +537,10 @@ class WorkerProcess:
         except (ConnectionError, RuntimeError) as exc:
             self.kill("crashed")
             raise WorkerCrashed(f"worker {self.pid} stopped reading: {exc}") from exc
+
+    def _flush_held(self) -> None:
+        self._window = None
+        self._flush()
 
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, None

@@ -63,9 +63,10 @@ class ExecutorSettings(BaseModel):
         default=1.0,
         ge=0,
         le=50,
-        description="Calls for a worker that has calls in flight are held up to this long, to "
-        "reach it in one write (one wake-up for all of them); a call to an idle worker is "
-        "written at once. 0: only calls made in the same event-loop turn go together.",
+        description="Unary calls for a worker that has calls in flight are held up to this "
+        "long, to reach it in one write (one wake-up for all of them); a call to an idle worker "
+        "is written at once, and streamed calls (InvokeStream, the pipeline's) at the next "
+        "event-loop turn. 0: only calls made in the same event-loop turn go together.",
     )
     max_queued_per_function: int = Field(
         default=1024,

@@ -53,13 +53,19 @@ class WebhookInput:
 @dataclass(frozen=True, slots=True)
 class Invocation:
     """One call. ``payload`` is the event JSON (kind ``event``), a JSON array (``batch``), or
-    unused for ``request`` (see ``request``). ``settings`` is a JSON object."""
+    unused for ``request`` (see ``request``). ``settings`` is a JSON object.
+
+    ``hold``: whether the call may wait up to ``batch_window_ms`` when its worker is busy, to
+    reach it in one write with the calls that follow (calls that come one at a time, as unary
+    RPCs do). False for calls whose caller already sends them together and is bound by its own
+    number in flight (streams): a wait would only slow it down."""
 
     kind: Literal["event", "batch", "request"]
     payload: bytes = b""
     request: WebhookInput | None = None
     settings: bytes = b"{}"
     trace: dict[str, str] = field(default_factory=dict)
+    hold: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,9 +107,12 @@ class Dispatcher:
         principal: Principal,
         request: ipb.InvokeFunctionRequest,
         trace_headers: dict[str, str] | None = None,
+        *,
+        streamed: bool = False,
     ) -> ipb.InvocationResult:
         """``trace_headers``: the trace context for the worker, when it is not the current
-        one's (see InvokeMixin)."""
+        one's (see InvokeMixin). ``streamed``: the request came on a stream, so it is not held
+        for the batch window (see ``Invocation.hold``)."""
         current = trace.get_current_span()
         span = current if current.is_recording() else None
         if span is not None and request.request_id:
@@ -117,7 +120,9 @@ class Dispatcher:
         target = None if span is not None else self._recent_target(principal, request)
         if target is None:
             target = await self._resolve(principal, request, span)
-        invocation = _invocation(request, target.spec.type, target.settings, trace_headers)
+        invocation = _invocation(
+            request, target.spec.type, target.settings, trace_headers, hold=not streamed
+        )
         return await self._run(target.spec, invocation, target.version_name, target, span)
 
     async def run(
@@ -371,6 +376,8 @@ def _invocation(
     function_type: ex.FunctionType,
     settings: bytes,
     trace_headers: dict[str, str] | None = None,
+    *,
+    hold: bool = True,
 ) -> ex.Invocation:
     which = request.WhichOneof("input")
     if which is None:
@@ -395,15 +402,18 @@ def _invocation(
             ),
             settings=settings,
             trace=trace_headers or {},
+            hold=hold,
         )
     if which == "event":
         event = request.event
         if not (event[:1] == b"{" or _OBJECT_START.match(event)):
             raise InvalidArgument("event must be a JSON object", reason="INVALID_EVENT")
         return ex.Invocation(
-            kind="event", payload=event, settings=settings, trace=trace_headers or {}
+            kind="event", payload=event, settings=settings, trace=trace_headers or {}, hold=hold
         )
     events = request.events
     if not (events[:1] == b"[" or _ARRAY_START.match(events)):
         raise InvalidArgument("events must be a JSON array", reason="INVALID_EVENT")
-    return ex.Invocation(kind="batch", payload=events, settings=settings, trace=trace_headers or {})
+    return ex.Invocation(
+        kind="batch", payload=events, settings=settings, trace=trace_headers or {}, hold=hold
+    )

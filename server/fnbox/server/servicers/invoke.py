@@ -114,7 +114,7 @@ class InvokeMixin:
         ) -> tuple[ipb.InvokeStreamResponse, Exception | None]:
             """The answer to ``request``, and the platform fault it reports (if any)."""
             try:
-                result = await self.dispatcher.invoke(principal, request, trace)
+                result = await self.dispatcher.invoke(principal, request, trace, streamed=True)
             except Exception as exc:
                 status = rpc_status_of(exc)
                 return ipb.InvokeStreamResponse(request_id=request.request_id, status=status), exc
