@@ -166,6 +166,22 @@ async def test_server_errors_are_one_line(
     assert message == "authentication failed (bad token): check the --token value"
 
 
+async def test_a_dead_worker_is_not_called_an_unavailable_server(
+    scripted: Scripted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--target", scripted.target, "--token", GOOD_TOKEN]
+    # Out of memory: said as the server said it, not retried, nothing about trying again.
+    assert await run_cli([*common, "functions", "get", "oom"]) == 1
+    assert one_error_line(capsys.readouterr().err) == (
+        "the function ran out of memory: its worker's JavaScript heap reached the 64 MiB limit"
+        " (executor heap_mib), and the worker was stopped (worker 7)"
+    )
+    assert scripted.servicer.calls["oom"] == 1
+    # Another crash, after the client's own retries: worth trying again.
+    assert await run_cli([*common, "functions", "get", "flaky-9"]) == 1
+    assert one_error_line(capsys.readouterr().err) == "worker crashed; try again"
+
+
 async def test_functions_get_prints_key_value_lines(
     scripted: Scripted, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -67,8 +67,9 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
 
     ``missing`` → NOT_FOUND, ``bad-code`` → INVALID_ARGUMENT with line/column and a field
     violation, ``plain`` → INTERNAL without details, ``flaky-N`` → UNAVAILABLE for the first N
-    calls then success, ``busy`` → RESOURCE_EXHAUSTED, ``hang`` never answers, anything else
-    → a Function whose display_name echoes the caller's authorization metadata.
+    calls then success, ``oom`` → UNAVAILABLE that the server says is not retryable,
+    ``busy`` → RESOURCE_EXHAUSTED, ``hang`` never answers, anything else → a Function whose
+    display_name echoes the caller's authorization metadata.
     """
 
     def __init__(self) -> None:
@@ -130,6 +131,14 @@ class ScriptedFunctions(service_pb2_grpc.FunctionServiceServicer):
             )
         if name == "busy":
             return rich_status(code_pb2.RESOURCE_EXHAUSTED, "pool overloaded", reason="OVERLOAD")
+        if name == "oom":
+            return rich_status(
+                code_pb2.UNAVAILABLE,
+                "the function ran out of memory: its worker's JavaScript heap reached the 64 MiB"
+                " limit (executor heap_mib), and the worker was stopped (worker 7)",
+                reason="WORKER_CRASHED",
+                metadata={"retryable": "false", "cause": "heap_limit"},
+            )
         if name.startswith("flaky-") and attempt <= int(name.split("-")[1]):
             return rich_status(code_pb2.UNAVAILABLE, "worker crashed", reason="WORKER_CRASHED")
         return None

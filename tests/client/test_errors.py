@@ -92,6 +92,15 @@ async def test_retries_stop_after_max_attempts(client: FnboxClient, scripted: Sc
     assert scripted.servicer.calls["busy"] == 4
 
 
+async def test_a_status_the_server_calls_not_retryable_is_not_retried(
+    client: FnboxClient, scripted: Scripted
+) -> None:
+    with pytest.raises(Unavailable) as caught:
+        await client.functions.get("oom")
+    assert not caught.value.retryable and caught.value.metadata["cause"] == "heap_limit"
+    assert scripted.servicer.calls["oom"] == 1
+
+
 async def test_non_idempotent_call_is_not_retried(client: FnboxClient, scripted: Scripted) -> None:
     with pytest.raises(Unavailable):
         await client.functions.update("flaky-1", code="x")

@@ -33,7 +33,7 @@ async def test_crash_on_start_fails_start_and_calls(pool_factory: PoolFactory) -
     with pytest.raises(WorkerCrashed) as info:
         await invoke(pool, spec(OK))
     assert info.value.retryable
-    assert "exited with 3" in str(info.value) or "died" in str(info.value)
+    assert "exited with status 3" in str(info.value) or "died" in str(info.value)
 
 
 async def test_garbage_instead_of_hello(pool_factory: PoolFactory) -> None:
@@ -65,6 +65,8 @@ async def test_crash_mid_call_then_replaced(pool_factory: PoolFactory) -> None:
     with pytest.raises(WorkerCrashed) as info:
         await invoke(pool, crashing)
     assert info.value.reason == "WORKER_CRASHED" and info.value.retryable
+    assert info.value.cause == "exit"
+    assert str(info.value).startswith("the function's worker exited with status 71")
     await eventually(lambda: pool.stats().kills.get("crashed", 0) == 1)
     after = await invoke(pool, healthy)
     assert after.worker_pid == before.worker_pid
@@ -91,8 +93,11 @@ async def test_memory_bomb_is_stopped_by_the_memory_cgroup(pool_factory: PoolFac
     if pool.host.memory is None:
         pytest.skip(f"no memory cgroup on this host: {pool.host.summary()}")
     fn = spec("/* __BOMB_ON_INVOKE__ */ function onTrack(e) {}", memory_mib=96)
-    with pytest.raises(WorkerCrashed):
+    with pytest.raises(WorkerCrashed) as info:
         await invoke(pool, fn)
+    # Said as such, and not worth an automatic retry (the same input would do it again).
+    assert info.value.cause == "memory_limit" and not info.value.retryable
+    assert "ran out of memory" in str(info.value) and "96 MiB" in str(info.value)
     await eventually(lambda: pool.stats().kills.get("oom", 0) == 1)
 
 
@@ -115,6 +120,8 @@ async def test_crash_loop_is_bounded_and_other_functions_keep_working(
         with pytest.raises(CrashLoop) as info:
             await invoke(pool, crashing)
     assert info.value.reason == "CRASH_LOOP" and info.value.retry_after_s > 20
+    # The refusal says what the crashes were.
+    assert "(the last crash: the function's worker exited with status 72" in str(info.value)
     assert isinstance(info.value, ExecutorError)
     assert pool.stats().spawned == spawned, "no respawn while cooling down"
     assert (await invoke(pool, healthy)).outcome is Outcome.OK

@@ -98,6 +98,14 @@ async def rpc_error(
     call: Awaitable[Any], code: grpc.StatusCode, reason: str | None = None
 ) -> error_details_pb2.ErrorInfo:
     """Await ``call``, expect it to fail with ``code`` (and ``reason``); return its ErrorInfo."""
+    info, _ = await rpc_failure(call, code, reason)
+    return info
+
+
+async def rpc_failure(
+    call: Awaitable[Any], code: grpc.StatusCode, reason: str | None = None
+) -> tuple[error_details_pb2.ErrorInfo, str]:
+    """``rpc_error``, and the status message too."""
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     error = caught.value
@@ -112,4 +120,4 @@ async def rpc_error(
     assert info.reason and info.reason == info.reason.upper()
     if reason is not None:
         assert info.reason == reason, (info.reason, error.details())
-    return info
+    return info, error.details() or ""

@@ -110,11 +110,21 @@ async def _run(settings: CliSettings, token: str, args: argparse.Namespace) -> i
     return EXIT_OK
 
 
+# UNAVAILABLE statuses about the function's workers, not the server.
+_WORKER_FAULTS = frozenset({"WORKER_CRASHED", "WORKER_START_FAILED", "CRASH_LOOP"})
+
+
 def _describe(error: RPCError, settings: CliSettings, args: argparse.Namespace) -> tuple[str, int]:
     """One line about ``error`` that says what to do, and the exit status."""
     target = settings.target
     message = " ".join(error.message.split()) or error.code.name.lower()
     if isinstance(error, Unavailable):
+        if error.reason in _WORKER_FAULTS:
+            # The server is fine: the function's worker died under the call (or keeps dying).
+            memory = error.metadata.get("cause") in ("heap_limit", "memory_limit")
+            if error.reason == "CRASH_LOOP" or memory:
+                return message, EXIT_SERVER_ERROR
+            return f"{message}; try again", EXIT_SERVER_ERROR
         if error.domain:  # the server answered: a transient fault on its side
             return f"the server at {target} is unavailable: {message}; try again", (
                 EXIT_UNAVAILABLE

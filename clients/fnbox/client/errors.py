@@ -79,6 +79,8 @@ class RPCError(FnboxError):
         self.reason = reason
         self.domain = domain
         self.metadata: dict[str, str] = dict(metadata or {})
+        if self.metadata.get("retryable") == "false":
+            self.retryable = False  # the server knows better (e.g. a crash loop)
         self.field_violations = field_violations
 
     def __str__(self) -> str:

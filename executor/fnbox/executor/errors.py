@@ -37,6 +37,19 @@ class WorkerCrashed(ExecutorError):
     retryable = True
     status = "UNAVAILABLE"
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: str = "",
+        reason: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, retryable=retryable)
+        # Why the worker died, when it died on its own: "heap_limit", "memory_limit",
+        # "signal" or "exit" (see process.describe_death); empty otherwise.
+        self.cause = cause
+
 
 class WorkerStartFailed(WorkerCrashed):
     """A worker could not be started or did not complete its handshake."""

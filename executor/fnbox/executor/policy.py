@@ -63,6 +63,8 @@ class CrashLoopGuard:
         self.cooldown_s = cooldown_s
         self._crashes: dict[str, deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
+        # What the crash that started a cool-down said (for the calls refused meanwhile).
+        self._why: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: ExecutorSettings) -> CrashLoopGuard:
@@ -72,14 +74,16 @@ class CrashLoopGuard:
             cooldown_s=settings.crash_loop_cooldown_s,
         )
 
-    def record_crash(self, key: str, now: float) -> bool:
-        """Note one crash; True when this crash starts a cool-down."""
+    def record_crash(self, key: str, now: float, why: str = "") -> bool:
+        """Note one crash (``why``: what the worker's callers were told); True when this
+        crash starts a cool-down."""
         times = self._crashes.setdefault(key, deque())
         times.append(now)
         while times and times[0] < now - self.window_s:
             times.popleft()
         if len(times) >= self.max_crashes:
             self._blocked_until[key] = now + self.cooldown_s
+            self._why[key] = why
             times.clear()
             return True
         return False
@@ -96,8 +100,13 @@ class CrashLoopGuard:
             return None
         if now >= until:
             del self._blocked_until[key]
+            self._why.pop(key, None)
             return None
         return until - now
+
+    def why(self, key: str) -> str:
+        """What the crash that put ``key`` in cool-down said ("" when unknown)."""
+        return self._why.get(key, "")
 
     def blocked(self, now: float) -> list[str]:
         return [k for k, until in self._blocked_until.items() if until > now]

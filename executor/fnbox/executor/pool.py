@@ -324,8 +324,10 @@ class WorkerPool:
                     else None
                 )
                 if retry_after is not None:
+                    why = self._crash_guard.why(spec.key)
                     raise CrashLoop(
-                        f"workers of {spec.key} keep crashing; refused for {retry_after:.0f}s",
+                        f"the function's workers keep crashing; it is refused for "
+                        f"{retry_after:.0f} s" + (f" (the last crash: {why})" if why else ""),
                         key=spec.key,
                         retry_after_s=retry_after,
                     )
@@ -434,7 +436,9 @@ class WorkerPool:
         if key is None:
             return
         reason = worker.death_reason or "unknown"
-        if reason in CRASH_REASONS and self._crash_guard.record_crash(key, time.monotonic()):
+        if reason in CRASH_REASONS and self._crash_guard.record_crash(
+            key, time.monotonic(), worker.death_message
+        ):
             log.warning(
                 "function %s is crash-looping (%d crashes in %.0fs): refused for %.0fs",
                 key,

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +46,57 @@ OUTBOX_BYTES = 256 * 1024
 # ticks of 10 ms: ~4% resolution), and a sample older than CPU_STALE_S says nothing of now.
 CPU_WINDOW_S = 0.25
 CPU_STALE_S = 1.0
+
+
+# What V8 prints on stderr when a worker's heap reaches --max-old-space-size (then it aborts).
+HEAP_EXHAUSTED = (b"JavaScript heap out of memory", b"Reached heap limit")
+# Lines of a crash report that say nothing to the function's author: native stack frames
+# ("  3: 0x1124384 [node]"), JS stack frames ("    at f (function.js:1:2)"), section markers
+# and V8's GC trace lines.
+_NOISE = re.compile(r"\s*(\d+: 0x[0-9a-f]+.*|at .*|<---.*--->|-----.*-----|\[\d+:0x[0-9a-f]+\].*|)")
+# What js/fdio.js says before it SIGKILLs its own process to exit (node would hang on the
+# read it has waiting in the threadpool): the exit status the signal hides.
+_EXIT_STATUS = re.compile(r"fnbox-worker: exit status (\d+)")
+
+
+def describe_death(
+    exit_code: int,
+    stderr: str,
+    *,
+    heap_exhausted: bool,
+    oom_killed: bool,
+    heap_mib: int,
+    memory_mib: int,
+) -> tuple[str, str]:
+    """Why a worker died on its own, for the callers whose calls it took with it: a cause
+    (``heap_limit``, ``memory_limit``, ``signal`` or ``exit``) and one readable sentence
+    without the stack frames of a crash report (the service log keeps those)."""
+    if heap_exhausted:
+        return "heap_limit", (
+            f"the function ran out of memory: its worker's JavaScript heap reached the "
+            f"{heap_mib} MiB limit (executor heap_mib), and the worker was stopped"
+        )
+    if oom_killed:
+        return "memory_limit", (
+            f"the function ran out of memory: its worker reached the function's {memory_mib} "
+            f"MiB memory limit (memory_mib) and the kernel killed it"
+        )
+    said: list[str] = []
+    for line in stderr.splitlines():
+        if (status := _EXIT_STATUS.fullmatch(line.strip())) is not None:
+            exit_code = int(status.group(1)) if exit_code == -signal.SIGKILL else exit_code
+        elif not _NOISE.fullmatch(line):
+            said.append(line.strip())
+    if exit_code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            how = f"was killed by signal {-exit_code}"
+        cause = "signal"
+    else:
+        how, cause = f"exited with status {exit_code}", "exit"
+    last = said[-1][:300] if said else ""
+    return cause, f"the function's worker {how}" + (f": {last}" if last else "")
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
@@ -183,6 +235,8 @@ class WorkerProcess:
         self.key: str | None = None
         self.pid = 0
         self.death_reason: str | None = None
+        # What its callers were told when it died (the error's message).
+        self.death_message = ""
         self.exit_code: int | None = None
         self.started_at = time.monotonic()
         self.last_used = self.started_at  # end of the last call
@@ -207,6 +261,8 @@ class WorkerProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._stderr_budget = settings.max_stderr_bytes
         self.stderr_tail = b""
+        # Whether V8 reported its heap exhausted on stderr (the report may outgrow the tail).
+        self.heap_exhausted = False
         self.exited = asyncio.Event()
         # Set by the pool once a `load` has been answered (or has failed).
         self.loaded = asyncio.Event()
@@ -379,6 +435,7 @@ class WorkerProcess:
         self.state = WorkerState.DEAD
         self.death_reason = reason
         exc = error or WorkerCrashed(f"worker {self.pid} ({self.key or 'generic'}): {reason}")
+        self.death_message = exc.message
         if self._hello is not None and not self._hello.done():
             self._hello.set_exception(exc)
             self._hello.exception()  # start() may already have given up on it.
@@ -396,12 +453,33 @@ class WorkerProcess:
             os.killpg(self.pid, signal.SIGKILL)
         # Let stderr reach EOF so that a crash report carries the worker's last words.
         await asyncio.wait(self._tasks[:1], timeout=0.2)
+        oom_killed = self.cgroup.oom_kills() > 0
         if self.state is not WorkerState.DEAD:
-            tail = self.stderr_tail.decode(errors="replace").strip()[-300:]
-            message = f"worker {self.pid} ({self.key or 'generic'}) exited with {self.exit_code}"
-            log.warning("%s: %s", message, tail)
-            self._mark_dead("crashed", WorkerCrashed(f"{message}: {tail}" if tail else message))
-        if self.cgroup.oom_kills() and self.death_reason in ("crashed", "protocol"):
+            tail = self.stderr_tail.decode(errors="replace")
+            log.warning(
+                "worker %s (%s) exited with %s: %s",
+                self.pid,
+                self.key or "generic",
+                self.exit_code,
+                tail.strip()[-300:],
+            )
+            cause, message = describe_death(
+                self.exit_code,
+                tail,
+                heap_exhausted=self.heap_exhausted,
+                oom_killed=oom_killed,
+                heap_mib=self.settings.heap_mib,
+                memory_mib=self.memory_mib,
+            )
+            # Out of memory: the same input would most likely exhaust it again (a caller that
+            # retries anyway, like the pipeline, gets a new worker).
+            crash = WorkerCrashed(
+                f"{message} (worker {self.pid})",
+                cause=cause,
+                retryable=cause not in ("heap_limit", "memory_limit"),
+            )
+            self._mark_dead("crashed", crash)
+        if oom_killed and self.death_reason in ("crashed", "protocol"):
             self.death_reason = "oom"
         for task in self._tasks:
             if task is not asyncio.current_task():
@@ -466,6 +544,9 @@ class WorkerProcess:
         assert self._proc is not None and self._proc.stderr is not None
         stream = self._proc.stderr
         while chunk := await stream.read(65536):
+            if not self.heap_exhausted:
+                seen = self.stderr_tail[-64:] + chunk
+                self.heap_exhausted = any(marker in seen for marker in HEAP_EXHAUSTED)
             self.stderr_tail = (self.stderr_tail + chunk)[-2048:]
             if self._stderr_budget <= 0:
                 continue

@@ -128,6 +128,7 @@ class Supervisor:
             if worker.cgroup.dirs.get("memory") and not worker.cgroup.set_memory(memory_mib):
                 self.background(worker.stop("respecialise"))
                 continue
+            worker.memory_mib = memory_mib
             self.refill_soon()
             return worker
         return None

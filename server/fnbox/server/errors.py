@@ -108,6 +108,8 @@ def rpc_status_of(exc: BaseException) -> status_pb2.Status:
         metadata = {"retryable": str(exc.retryable).lower()}
         if isinstance(exc, executor_errors.CrashLoop):
             metadata["retry_after_s"] = f"{exc.retry_after_s:.1f}"
+        if isinstance(exc, executor_errors.WorkerCrashed) and exc.cause:
+            metadata["cause"] = exc.cause
         if code is grpc.StatusCode.INTERNAL:
             logger.error("executor fault: %r", exc)
             return _status(code, "internal error", exc.reason, metadata)

@@ -85,8 +85,12 @@ function readInput(fdIo, onData, onEnd) {
   // is made when the read already waiting in the threadpool returns, so that no read is ever
   // pending on both. The pipe's bytes stay in order: the next ones go to the stream.
   let wantStream = false;
-  process.on('exit', () => {
-    if (pending) process.kill(process.pid, 'SIGKILL');
+  // Node would wait for the read in the threadpool forever: go at once, and say the exit
+  // status that SIGKILL hides (the parent reads it from stderr; process.py).
+  process.on('exit', (code) => {
+    if (!pending) return;
+    process.stderr.write(`fnbox-worker: exit status ${code}\n`);
+    process.kill(process.pid, 'SIGKILL');
   });
   // Node prints an uncaught exception only after 'exit': print it first (it is the crash
   // report the parent reads from stderr).
