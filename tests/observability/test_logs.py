@@ -6,7 +6,9 @@ import asyncio
 import json
 
 import orjson
-from fnbox.client import FnboxClient
+import pytest
+from fnbox.client import FnboxClient, Unavailable
+from fnbox.client.errors import error_from_status
 from fnbox.client.observability import ObservabilityAPI
 from fnbox.functions.v1 import invocation_pb2, observability_pb2
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -79,6 +81,44 @@ async def test_errors_are_kept_with_secrets_redacted(
     invoked = [s for s in spans.get_finished_spans() if s.name == "executor.invoke"]
     assert [format(s.context.trace_id, "032x") for s in invoked if s.context] == [entry.trace_id]
     assert entry.duration_ms > 0 and entry.time.seconds > 0
+
+
+# Grows its heap until V8 gives up: the worker dies under the call, which has no result.
+HOG = """
+async function onTrack(e) { const a = []; for (;;) a.push(new Array(1e6).fill(e.properties.n)) }
+"""
+
+
+async def test_an_invocation_whose_worker_dies_is_kept_as_an_error_with_its_fault(
+    server_factory: ServerFactory,
+) -> None:
+    server = await server_factory(telemetry=FAST)
+    async with _client(server) as client:
+        fn = await deployed(client, "hog", HOG)
+        with pytest.raises(Unavailable) as caught:
+            await client.invoke(fn.id, event=track(7), request_id="req-hog")
+        assert caught.value.reason == "WORKER_CRASHED"
+        api = ObservabilityAPI(client.transport)
+        [entry] = await _stored(api, fn.name, 1, errors_only=True)
+        usage = await api.usage(function=fn.id)
+        code, out, err = await Cli(server.address, server.admin_token).run("logs", fn.id)
+
+    # What the caller was told, kept where the function's errors are looked for.
+    fault = error_from_status(entry.fault)
+    assert (fault.reason, fault.metadata["cause"]) == ("WORKER_CRASHED", "heap_limit")
+    assert fault.message == caught.value.message
+    assert fault.message.startswith("the function ran out of memory")
+    assert entry.outcome == invocation_pb2.OUTCOME_UNSPECIFIED
+    assert entry.kind == observability_pb2.LOG_ENTRY_KIND_ERROR
+    assert json.loads(entry.input)["properties"]["n"] == 7
+    assert entry.request_id == "req-hog" and entry.duration_ms > 0
+    assert entry.version == f"{fn.name}/versions/1"
+    # Counted as an invocation that failed, for the time it held the worker.
+    [record] = usage.records
+    assert (record.invocations, record.errors) == (1, 1) and record.execution_ms > 0
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "WORKER_CRASHED" in lines[0] and lines[1] == f"  {fault.message}"
 
 
 async def test_function_targets_redact_the_values_their_schema_marks_sensitive(

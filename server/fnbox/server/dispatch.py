@@ -11,11 +11,12 @@ import asyncio
 import functools
 import hashlib
 import re
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from fnbox.executor import types as ex
+from fnbox.executor.errors import WorkerCrashed
 from fnbox.functions.v1 import invocation_pb2 as ipb
 from fnbox.server import convert, names, validation
 from fnbox.server.auth import Principal
@@ -65,8 +66,26 @@ class _Resolved:
     settings: bytes
 
 
-# Told of every finished invocation (target None: unsaved code); must not raise.
-Observer = Callable[[ex.FunctionSpec, ex.Invocation, ex.InvocationResult, "Target | None"], None]
+class Observer(Protocol):
+    """Told of every finished invocation (target None: unsaved code); never raises."""
+
+    def __call__(
+        self,
+        spec: ex.FunctionSpec,
+        invocation: ex.Invocation,
+        result: ex.InvocationResult,
+        target: Target | None,
+    ) -> None: ...
+
+    def fault(
+        self,
+        spec: ex.FunctionSpec,
+        invocation: ex.Invocation,
+        error: WorkerCrashed,
+        target: Target | None,
+        duration_ms: float,
+    ) -> None:
+        """An invocation whose worker died under it (it has no result)."""
 
 
 class Dispatcher:
@@ -172,7 +191,18 @@ class Dispatcher:
             span.set_attribute("fnbox.function.type", spec.type.value)
             if version_name:
                 span.set_attribute("fnbox.version", version_name)
-        result = await self._executor.invoke(spec, invocation)
+        started = time.monotonic()
+        try:
+            result = await self._executor.invoke(spec, invocation)
+        except WorkerCrashed as error:
+            # No result, but the function's own doing as often as not (out of memory): its
+            # logs and usage say so, as they would of an exception.
+            if self._observer is not None:
+                elapsed_ms = (time.monotonic() - started) * 1000
+                asyncio.get_running_loop().call_soon(
+                    self._observer.fault, spec, invocation, error, target, elapsed_ms
+                )
+            raise
         if span is not None:
             span.set_attribute("fnbox.outcome", result.outcome.value)
         if self._observer is not None:

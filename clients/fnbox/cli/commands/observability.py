@@ -12,6 +12,7 @@ from datetime import date
 from fnbox.cli.context import Context
 from fnbox.cli.parser import Parser, UsageError
 from fnbox.cli.render import message_json
+from fnbox.client.errors import error_from_status
 from fnbox.client.observability import ObservabilityAPI
 from fnbox.functions.v1 import invocation_pb2, observability_pb2
 
@@ -169,7 +170,11 @@ def _print_entry(ctx: Context, entry: observability_pb2.LogEntry) -> None:
         out.stream.flush()
         return
     when = entry.time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-    outcome = invocation_pb2.Outcome.Name(entry.outcome).removeprefix("OUTCOME_")
+    fault = error_from_status(entry.fault) if entry.HasField("fault") else None
+    if fault is not None:  # no result: its worker died under it
+        outcome = fault.reason or fault.code.name
+    else:
+        outcome = invocation_pb2.Outcome.Name(entry.outcome).removeprefix("OUTCOME_")
     where = " ".join(
         part
         for part in (
@@ -179,6 +184,8 @@ def _print_entry(ctx: Context, entry: observability_pb2.LogEntry) -> None:
         if part
     )
     out.line(f"{when}  {outcome}  {where}  {entry.duration_ms:.1f} ms")
+    if fault is not None:
+        out.line(f"  {fault.message}")
     if entry.error.name or entry.error.message:
         out.line(f"  {entry.error.name}: {entry.error.message}")
     for line in entry.logs:

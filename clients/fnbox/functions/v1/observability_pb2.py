@@ -24,32 +24,33 @@ _sym_db = _symbol_database.Default()
 
 from fnbox.functions.v1 import invocation_pb2 as fnbox_dot_functions_dot_v1_dot_invocation__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&fnbox/functions/v1/observability.proto\x12\x12\x66nbox.functions.v1\x1a#fnbox/functions/v1/invocation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"U\n\x0fGetUsageRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x10\n\x08\x66unction\x18\x02 \x01(\t\x12 \n\x05since\x18\x03 \x01(\x0b\x32\x11.google.type.Date\"\x90\x01\n\x0bUsageRecord\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1e\n\x03\x64\x61y\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x14\n\x0c\x65xecution_ms\x18\x04 \x01(\x01\x12\x13\n\x0binvocations\x18\x05 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x03\"\x91\x01\n\x10GetUsageResponse\x12\x30\n\x07records\x18\x01 \x03(\x0b\x32\x1f.fnbox.functions.v1.UsageRecord\x12\x1a\n\x12total_execution_ms\x18\x02 \x01(\x01\x12\x19\n\x11total_invocations\x18\x03 \x01(\x03\x12\x14\n\x0ctotal_errors\x18\x04 \x01(\x03\"\xc3\x03\n\x08LogEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x66unction\x18\x02 \x01(\t\x12\x10\n\x08instance\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x04kind\x18\x06 \x01(\x0e\x32 .fnbox.functions.v1.LogEntryKind\x12,\n\x07outcome\x18\x07 \x01(\x0e\x32\x1b.fnbox.functions.v1.Outcome\x12,\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x1d.fnbox.functions.v1.UserError\x12\x0c\n\x04logs\x18\t \x03(\t\x12\x16\n\x0elogs_truncated\x18\n \x01(\x08\x12\x35\n\x08requests\x18\x0b \x03(\x0b\x32#.fnbox.functions.v1.OutboundRequest\x12\x13\n\x0b\x64uration_ms\x18\x0c \x01(\x01\x12\r\n\x05input\x18\r \x01(\x0c\x12\x17\n\x0finput_truncated\x18\x0e \x01(\x08\x12\x10\n\x08trace_id\x18\x0f \x01(\t\x12\x12\n\nrequest_id\x18\x10 \x01(\t\"]\n\x0fListLogsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x13\n\x0b\x65rrors_only\x18\x04 \x01(\x08\"Z\n\x10ListLogsResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.fnbox.functions.v1.LogEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x0fTailLogsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x13\n\x0b\x65rrors_only\x18\x02 \x01(\x08*|\n\x0cLogEntryKind\x12\x1e\n\x1aLOG_ENTRY_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14LOG_ENTRY_KIND_ERROR\x10\x01\x12\x19\n\x15LOG_ENTRY_KIND_SAMPLE\x10\x02\x12\x17\n\x13LOG_ENTRY_KIND_LIVE\x10\x03\x32\x95\x02\n\x14ObservabilityService\x12U\n\x08GetUsage\x12#.fnbox.functions.v1.GetUsageRequest\x1a$.fnbox.functions.v1.GetUsageResponse\x12U\n\x08ListLogs\x12#.fnbox.functions.v1.ListLogsRequest\x1a$.fnbox.functions.v1.ListLogsResponse\x12O\n\x08TailLogs\x12#.fnbox.functions.v1.TailLogsRequest\x1a\x1c.fnbox.functions.v1.LogEntry0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&fnbox/functions/v1/observability.proto\x12\x12\x66nbox.functions.v1\x1a#fnbox/functions/v1/invocation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16google/type/date.proto\"U\n\x0fGetUsageRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x10\n\x08\x66unction\x18\x02 \x01(\t\x12 \n\x05since\x18\x03 \x01(\x0b\x32\x11.google.type.Date\"\x90\x01\n\x0bUsageRecord\x12\x10\n\x08\x66unction\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1e\n\x03\x64\x61y\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x14\n\x0c\x65xecution_ms\x18\x04 \x01(\x01\x12\x13\n\x0binvocations\x18\x05 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x03\"\x91\x01\n\x10GetUsageResponse\x12\x30\n\x07records\x18\x01 \x03(\x0b\x32\x1f.fnbox.functions.v1.UsageRecord\x12\x1a\n\x12total_execution_ms\x18\x02 \x01(\x01\x12\x19\n\x11total_invocations\x18\x03 \x01(\x03\x12\x14\n\x0ctotal_errors\x18\x04 \x01(\x03\"\xe6\x03\n\x08LogEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x66unction\x18\x02 \x01(\t\x12\x10\n\x08instance\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x04kind\x18\x06 \x01(\x0e\x32 .fnbox.functions.v1.LogEntryKind\x12,\n\x07outcome\x18\x07 \x01(\x0e\x32\x1b.fnbox.functions.v1.Outcome\x12,\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x1d.fnbox.functions.v1.UserError\x12\x0c\n\x04logs\x18\t \x03(\t\x12\x16\n\x0elogs_truncated\x18\n \x01(\x08\x12\x35\n\x08requests\x18\x0b \x03(\x0b\x32#.fnbox.functions.v1.OutboundRequest\x12\x13\n\x0b\x64uration_ms\x18\x0c \x01(\x01\x12\r\n\x05input\x18\r \x01(\x0c\x12\x17\n\x0finput_truncated\x18\x0e \x01(\x08\x12\x10\n\x08trace_id\x18\x0f \x01(\t\x12\x12\n\nrequest_id\x18\x10 \x01(\t\x12!\n\x05\x66\x61ult\x18\x11 \x01(\x0b\x32\x12.google.rpc.Status\"]\n\x0fListLogsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x13\n\x0b\x65rrors_only\x18\x04 \x01(\x08\"Z\n\x10ListLogsResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.fnbox.functions.v1.LogEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x0fTailLogsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x13\n\x0b\x65rrors_only\x18\x02 \x01(\x08*|\n\x0cLogEntryKind\x12\x1e\n\x1aLOG_ENTRY_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14LOG_ENTRY_KIND_ERROR\x10\x01\x12\x19\n\x15LOG_ENTRY_KIND_SAMPLE\x10\x02\x12\x17\n\x13LOG_ENTRY_KIND_LIVE\x10\x03\x32\x95\x02\n\x14ObservabilityService\x12U\n\x08GetUsage\x12#.fnbox.functions.v1.GetUsageRequest\x1a$.fnbox.functions.v1.GetUsageResponse\x12U\n\x08ListLogs\x12#.fnbox.functions.v1.ListLogsRequest\x1a$.fnbox.functions.v1.ListLogsResponse\x12O\n\x08TailLogs\x12#.fnbox.functions.v1.TailLogsRequest\x1a\x1c.fnbox.functions.v1.LogEntry0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fnbox.functions.v1.observability_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOGENTRYKIND']._serialized_start=1235
-  _globals['_LOGENTRYKIND']._serialized_end=1359
-  _globals['_GETUSAGEREQUEST']._serialized_start=156
-  _globals['_GETUSAGEREQUEST']._serialized_end=241
-  _globals['_USAGERECORD']._serialized_start=244
-  _globals['_USAGERECORD']._serialized_end=388
-  _globals['_GETUSAGERESPONSE']._serialized_start=391
-  _globals['_GETUSAGERESPONSE']._serialized_end=536
-  _globals['_LOGENTRY']._serialized_start=539
-  _globals['_LOGENTRY']._serialized_end=990
-  _globals['_LISTLOGSREQUEST']._serialized_start=992
-  _globals['_LISTLOGSREQUEST']._serialized_end=1085
-  _globals['_LISTLOGSRESPONSE']._serialized_start=1087
-  _globals['_LISTLOGSRESPONSE']._serialized_end=1177
-  _globals['_TAILLOGSREQUEST']._serialized_start=1179
-  _globals['_TAILLOGSREQUEST']._serialized_end=1233
-  _globals['_OBSERVABILITYSERVICE']._serialized_start=1362
-  _globals['_OBSERVABILITYSERVICE']._serialized_end=1639
+  _globals['_LOGENTRYKIND']._serialized_start=1295
+  _globals['_LOGENTRYKIND']._serialized_end=1419
+  _globals['_GETUSAGEREQUEST']._serialized_start=181
+  _globals['_GETUSAGEREQUEST']._serialized_end=266
+  _globals['_USAGERECORD']._serialized_start=269
+  _globals['_USAGERECORD']._serialized_end=413
+  _globals['_GETUSAGERESPONSE']._serialized_start=416
+  _globals['_GETUSAGERESPONSE']._serialized_end=561
+  _globals['_LOGENTRY']._serialized_start=564
+  _globals['_LOGENTRY']._serialized_end=1050
+  _globals['_LISTLOGSREQUEST']._serialized_start=1052
+  _globals['_LISTLOGSREQUEST']._serialized_end=1145
+  _globals['_LISTLOGSRESPONSE']._serialized_start=1147
+  _globals['_LISTLOGSRESPONSE']._serialized_end=1237
+  _globals['_TAILLOGSREQUEST']._serialized_start=1239
+  _globals['_TAILLOGSREQUEST']._serialized_end=1293
+  _globals['_OBSERVABILITYSERVICE']._serialized_start=1422
+  _globals['_OBSERVABILITYSERVICE']._serialized_end=1699
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ import datetime
 
 from fnbox.functions.v1 import invocation_pb2 as _invocation_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.type import date_pb2 as _date_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -62,7 +63,7 @@ class GetUsageResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[UsageRecord, _Mapping]]] = ..., total_execution_ms: _Optional[float] = ..., total_invocations: _Optional[int] = ..., total_errors: _Optional[int] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("name", "function", "instance", "version", "time", "kind", "outcome", "error", "logs", "logs_truncated", "requests", "duration_ms", "input", "input_truncated", "trace_id", "request_id")
+    __slots__ = ("name", "function", "instance", "version", "time", "kind", "outcome", "error", "logs", "logs_truncated", "requests", "duration_ms", "input", "input_truncated", "trace_id", "request_id", "fault")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +80,7 @@ class LogEntry(_message.Message):
     INPUT_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    FAULT_FIELD_NUMBER: _ClassVar[int]
     name: str
     function: str
     instance: str
@@ -95,7 +97,8 @@ class LogEntry(_message.Message):
     input_truncated: bool
     trace_id: str
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., function: _Optional[str] = ..., instance: _Optional[str] = ..., version: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[LogEntryKind, str]] = ..., outcome: _Optional[_Union[_invocation_pb2.Outcome, str]] = ..., error: _Optional[_Union[_invocation_pb2.UserError, _Mapping]] = ..., logs: _Optional[_Iterable[str]] = ..., logs_truncated: _Optional[bool] = ..., requests: _Optional[_Iterable[_Union[_invocation_pb2.OutboundRequest, _Mapping]]] = ..., duration_ms: _Optional[float] = ..., input: _Optional[bytes] = ..., input_truncated: _Optional[bool] = ..., trace_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    fault: _status_pb2.Status
+    def __init__(self, name: _Optional[str] = ..., function: _Optional[str] = ..., instance: _Optional[str] = ..., version: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[LogEntryKind, str]] = ..., outcome: _Optional[_Union[_invocation_pb2.Outcome, str]] = ..., error: _Optional[_Union[_invocation_pb2.UserError, _Mapping]] = ..., logs: _Optional[_Iterable[str]] = ..., logs_truncated: _Optional[bool] = ..., requests: _Optional[_Iterable[_Union[_invocation_pb2.OutboundRequest, _Mapping]]] = ..., duration_ms: _Optional[float] = ..., input: _Optional[bytes] = ..., input_truncated: _Optional[bool] = ..., trace_id: _Optional[str] = ..., request_id: _Optional[str] = ..., fault: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class ListLogsRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token", "errors_only")

@@ -20,6 +20,7 @@ from fnbox.server.observability.redact import (
 )
 from fnbox.server.secrets import SecretBox
 from fnbox.server.store.base import InstanceRecord
+from google.rpc import status_pb2
 
 __all__ = ["NOT_ERRORS", "Finished", "build_entry", "is_error", "redactor_for"]
 
@@ -43,6 +44,8 @@ class Finished:
     target: Target
     trace_id: str
     at: float
+    # The status its caller got instead of a result (its worker died under it), if so.
+    fault: status_pb2.Status | None = None
 
     @property
     def function_id(self) -> str:
@@ -124,7 +127,10 @@ def build_entry(
         else "",
         version=target.version_name,
         kind=kind,
-        outcome=f"OUTCOME_{result.outcome.value}",
+        # No result when the worker died under it: the fault says what happened.
+        outcome="OUTCOME_UNSPECIFIED"
+        if finished.fault is not None
+        else f"OUTCOME_{result.outcome.value}",
         logs=[redactor.text(line) for line in result.logs],
         logs_truncated=result.logs_truncated,
         duration_ms=result.duration_ms,
@@ -134,6 +140,10 @@ def build_entry(
         request_id=target.request_id,
     )
     entry.time.FromDatetime(datetime.fromtimestamp(finished.at, UTC))
+    if finished.fault is not None:
+        entry.fault.CopyFrom(finished.fault)
+        # The worker's last words (in the message) may quote a setting.
+        entry.fault.message = redactor.text(finished.fault.message)
     if result.error is not None:
         entry.error.name = redactor.text(result.error.name)
         entry.error.message = redactor.text(result.error.message)

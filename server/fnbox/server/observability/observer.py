@@ -7,7 +7,9 @@ import time
 from collections.abc import Iterable
 
 from fnbox.executor import types as ex
+from fnbox.executor.errors import WorkerCrashed
 from fnbox.server.dispatch import Target
+from fnbox.server.errors import rpc_status_of
 from fnbox.server.observability.entries import Finished, is_error
 from fnbox.server.observability.logs import FunctionLogs
 from fnbox.server.observability.usage import UsageMeter
@@ -86,6 +88,39 @@ class InvocationObserver:
         except Exception:
             log.exception("observing an invocation of %s failed", spec.key)
 
+    def fault(
+        self,
+        spec: ex.FunctionSpec,
+        invocation: ex.Invocation,
+        error: WorkerCrashed,
+        target: Target | None,
+        duration_ms: float,
+    ) -> None:
+        """An invocation whose worker died under it: counted under its reason
+        (WORKER_CRASHED), billed for the time it held the worker, and kept in the function's
+        logs as an error with the status its caller got."""
+        try:
+            function = target.function if target is not None else None
+            label = function.id if function is not None else RUN_LABEL
+            key = (label, spec.type.value, error.reason)
+            _invocation_counts[key] = _invocation_counts.get(key, 0) + 1
+            if target is None or function is None:
+                return
+            now = time.time()
+            self._usage.record(
+                function.workspace_id, function.id, at=now, duration_ms=duration_ms, error=True
+            )
+            kind = self._logs.kind_of(function.id, ex.Outcome.ERROR)
+            if kind is None:
+                return
+            # A placeholder result: what the worker did before it died went with it.
+            result = ex.InvocationResult(ex.Outcome.ERROR, duration_ms=duration_ms)
+            fault = rpc_status_of(error)
+            entry = Finished(spec, invocation, result, target, _trace_id(), now, fault)
+            self._logs.record(entry, kind)
+        except Exception:
+            log.exception("observing a failed invocation of %s failed", spec.key)
+
     def _observe(
         self,
         spec: ex.FunctionSpec,
@@ -112,11 +147,14 @@ class InvocationObserver:
         kind = self._logs.kind_of(function.id, result.outcome)
         if kind is None:
             return
-        span_context = trace.get_current_span().get_span_context()
-        # Only a trace that is recorded (and so can be found) is worth naming.
-        sampled = span_context.is_valid and span_context.trace_flags.sampled
-        trace_id = format(span_context.trace_id, "032x") if sampled else ""
-        self._logs.record(Finished(spec, invocation, result, target, trace_id, now), kind)
+        self._logs.record(Finished(spec, invocation, result, target, _trace_id(), now), kind)
+
+
+def _trace_id() -> str:
+    """The current trace's id, when it is recorded (and so can be found); else ""."""
+    span_context = trace.get_current_span().get_span_context()
+    sampled = span_context.is_valid and span_context.trace_flags.sampled
+    return format(span_context.trace_id, "032x") if sampled else ""
 
 
 def _outcome_label(result: ex.InvocationResult) -> str:
