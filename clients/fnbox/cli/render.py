@@ -49,9 +49,15 @@ class Output:
         """One JSON document, indented."""
         self.stream.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
-    def table(self, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-        """An aligned table with a header row; the last column is not padded."""
+    def table(
+        self, headers: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str = ""
+    ) -> None:
+        """An aligned table with a header row; the last column is not padded. With no rows,
+        ``empty`` instead (when given), a sentence that says so and what to do."""
         all_rows = [list(headers), *(list(row) for row in rows)]
+        if len(all_rows) == 1 and empty:
+            self.line(empty)
+            return
         widths = [max(len(row[i]) for row in all_rows) for i in range(len(headers))]
         for row in all_rows:
             cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]

@@ -82,6 +82,7 @@ async def list_dead_letters(ctx: Context, args: argparse.Namespace) -> None:
             )
             for d in found
         ),
+        empty=f"No dead letters{' of ' + args.instance if args.instance else ''}.",
     )
 
 

@@ -98,6 +98,7 @@ async def list_functions(ctx: Context, args: argparse.Namespace) -> None:
             )
             for f in functions
         ),
+        empty="No functions yet: create one with 'fnbox functions create'.",
     )
 
 

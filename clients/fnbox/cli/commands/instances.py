@@ -141,6 +141,8 @@ async def list_instances(ctx: Context, args: argparse.Namespace) -> None:
             )
             for i in found
         ),
+        empty=f"No instances{' of ' + args.function if args.function else ''}: "
+        "create one with 'fnbox instances create'.",
     )
 
 

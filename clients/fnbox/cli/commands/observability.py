@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import sys
 from collections.abc import Callable
 from datetime import date
 
@@ -106,11 +107,13 @@ async def usage(ctx: Context, args: argparse.Namespace) -> None:
             )
             for r in answer.records
         ),
+        empty="No usage recorded" + (f" since {args.since}" if args.since else "") + ".",
     )
-    ctx.out.line(
-        f"total: {answer.total_execution_ms:.0f} ms in {answer.total_invocations} "
-        f"invocation(s), {answer.total_errors} error(s)"
-    )
+    if answer.records:
+        ctx.out.line(
+            f"total: {answer.total_execution_ms:.0f} ms in {answer.total_invocations} "
+            f"invocation(s), {answer.total_errors} error(s)"
+        )
 
 
 async def logs(ctx: Context, args: argparse.Namespace) -> None:
@@ -161,6 +164,18 @@ async def _print_stored(
     for entry in reversed(stored):  # oldest first, like a log
         seen.add(entry.name)
         _print_entry(ctx, entry)
+    if not stored and not ctx.out.json:
+        what = "failed invocations" if args.errors else "failed or sampled invocations"
+        note = f"No stored {what} of {args.function}"
+        if args.follow:  # the tail's lines go to stdout: this one to stderr
+            sys.stderr.write(f"{note}; following new ones (Ctrl-C stops).\n")
+            sys.stderr.flush()
+        else:
+            ctx.out.line(
+                f"{note}. The most recent failures are kept; successes only when sampled "
+                "(FNBOX_TELEMETRY__LOGS_SAMPLE_RATE). 'fnbox logs F --follow' shows every "
+                "invocation as it finishes."
+            )
 
 
 def _print_entry(ctx: Context, entry: observability_pb2.LogEntry) -> None:
