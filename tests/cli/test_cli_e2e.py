@@ -316,6 +316,10 @@ async def test_errors_are_one_line_with_the_right_status(
         str(files / "event.json"),
     )
     assert wrong_input.status == 2 and wrong_input.out == ""
+    assert wrong_input.error == (
+        f"{files / 'source.js'}: a source function takes a webhook request, not an event; "
+        "give it --request FILE (a webhook request)"
+    )
 
 
 async def test_listing_and_showing_resources(cli: Cli, files: Path) -> None:
@@ -373,6 +377,12 @@ async def test_listing_and_showing_resources(cli: Cli, files: Path) -> None:
     ):
         assert isinstance((await cli("--output", "json", *argv)).json(), dict)
 
+    in_use = await cli("functions", "delete", fid)
+    assert (in_use.status, in_use.error) == (
+        1,
+        f"function {fid} has instances (fnbox instances list --function {fid}): delete them "
+        "first, or add --force to delete them with it",
+    )
     assert (await cli("instances", "delete", data["id"])).out == f"Deleted instance {data['id']}\n"
     assert (await cli("functions", "delete", fid)).status == 0
     assert (await cli("functions", "get", fid)).status == 1

@@ -415,8 +415,9 @@ def _invocation(
     is_source = function_type is ex.FunctionType.SOURCE
     if is_source != (which == "request"):
         expected = "a webhook request" if is_source else "an event or events"
+        given = {"event": "an event", "events": "events"}.get(which, "a webhook request")
         raise InvalidArgument(
-            f"a {function_type.value.lower()} function takes {expected}, not {which}",
+            f"a {function_type.value.lower()} function takes {expected}, not {given}",
             reason="WRONG_INPUT_KIND",
             metadata={"function_type": function_type.value, "input": which},
         )

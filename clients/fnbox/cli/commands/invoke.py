@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fnbox.cli.commands.functions import FUNCTION_TYPES
@@ -11,6 +12,7 @@ from fnbox.cli.context import Context
 from fnbox.cli.files import STDIN, load_event_input, load_request, load_settings, read_text
 from fnbox.cli.parser import Parser, UsageError
 from fnbox.cli.results import print_result
+from fnbox.client.errors import InvalidArgument
 from fnbox.functions.v1 import invocation_pb2
 
 __all__ = ["register"]
@@ -83,25 +85,40 @@ def _read_inputs(args: argparse.Namespace) -> _Input:
 
 async def invoke(ctx: Context, args: argparse.Namespace) -> None:
     given = _read_inputs(args)
-    result = await ctx.client.invoke(
-        args.invoke_target,
-        event=given.event,
-        events=given.events,
-        request=given.request,
-        settings=given.settings,
-    )
+    with _input_hint(args.invoke_target):
+        result = await ctx.client.invoke(
+            args.invoke_target,
+            event=given.event,
+            events=given.events,
+            request=given.request,
+            settings=given.settings,
+        )
     print_result(ctx.out, result)
 
 
 async def run(ctx: Context, args: argparse.Namespace) -> None:
     code = read_text(args.code)
     given = _read_inputs(args)
-    result = await ctx.client.run(
-        FUNCTION_TYPES[args.type],
-        code,
-        event=given.event,
-        events=given.events,
-        request=given.request,
-        settings=given.settings,
-    )
+    with _input_hint(args.code):
+        result = await ctx.client.run(
+            FUNCTION_TYPES[args.type],
+            code,
+            event=given.event,
+            events=given.events,
+            request=given.request,
+            settings=given.settings,
+        )
     print_result(ctx.out, result)
+
+
+@contextmanager
+def _input_hint(what: str) -> Iterator[None]:
+    """An event given to a source function (or a request to another) says which option fits."""
+    try:
+        yield
+    except InvalidArgument as error:
+        if error.reason != "WRONG_INPUT_KIND":
+            raise
+        source = error.metadata.get("function_type") == "SOURCE"
+        option = "--request FILE (a webhook request)" if source else "--event FILE"
+        raise UsageError(f"{what}: {error.message}; give it {option}") from None
