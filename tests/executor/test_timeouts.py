@@ -53,7 +53,10 @@ async def test_other_calls_on_a_timed_out_worker_fail_retryably(pool_factory: Po
     for task in others:
         with pytest.raises(WorkerCrashed) as info:
             await task
-        assert info.value.retryable
+        assert info.value.retryable and info.value.cause == "timeout"
+        assert str(info.value).startswith(
+            "the function's worker was stopped: another invocation on it ran past its time limit"
+        )
 
 
 async def test_timeouts_are_clamped_to_the_maximum(pool_factory: PoolFactory) -> None:

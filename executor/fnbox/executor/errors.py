@@ -46,8 +46,9 @@ class WorkerCrashed(ExecutorError):
         retryable: bool | None = None,
     ) -> None:
         super().__init__(message, reason=reason, retryable=retryable)
-        # Why the worker died, when it died on its own: "heap_limit", "memory_limit",
-        # "signal" or "exit" (see process.describe_death); empty otherwise.
+        # Why the worker died: on its own, "heap_limit", "memory_limit", "signal" or "exit"
+        # (see process.describe_death); stopped by the service, the reason it was killed
+        # ("timeout" when another call on it timed out, "protocol", ...); else empty.
         self.cause = cause
 
 

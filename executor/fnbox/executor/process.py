@@ -59,6 +59,21 @@ _NOISE = re.compile(r"\s*(\d+: 0x[0-9a-f]+.*|at .*|<---.*--->|-----.*-----|\[\d+
 _EXIT_STATUS = re.compile(r"fnbox-worker: exit status (\d+)")
 
 
+# Why the service stopped a worker, for the calls in flight on it (the kill's reason).
+_STOPPED = {
+    "timeout": "another invocation on it ran past its time limit",
+    "load_timeout": "loading the function's code ran past its time limit",
+    "load_failed": "loading the function's code failed",
+    "protocol": "it broke the executor's frame protocol",
+    "frame_too_large": "it sent a frame over the size cap (executor max_frame_bytes)",
+    "crashed": "its output ended",
+    "unresponsive": "it stopped answering pings",
+    "idle_cpu": "it used CPU with no invocation in flight",
+    "handshake_timeout": "it did not start in time",
+    "spawn_failed": "it could not be started",
+}
+
+
 def describe_death(
     exit_code: int,
     stderr: str,
@@ -434,7 +449,11 @@ class WorkerProcess:
     def _mark_dead(self, reason: str, error: ExecutorError | None) -> None:
         self.state = WorkerState.DEAD
         self.death_reason = reason
-        exc = error or WorkerCrashed(f"worker {self.pid} ({self.key or 'generic'}): {reason}")
+        exc = error or WorkerCrashed(
+            f"the function's worker was stopped: {_STOPPED.get(reason, reason)} "
+            f"(worker {self.pid})",
+            cause=reason,
+        )
         self.death_message = exc.message
         if self._hello is not None and not self._hello.done():
             self._hello.set_exception(exc)
