@@ -90,6 +90,21 @@ def test_human_output_reads_top_down() -> None:
     assert "outcome:" not in text and "\\n" not in text  # no protobuf dump
 
 
+def test_an_insert_batch_shows_the_events_it_passes_on() -> None:
+    result = invocation_pb2.InvocationResult(
+        outcome=invocation_pb2.OUTCOME_OK,
+        batch_statuses=[
+            invocation_pb2.EventResult(outcome=invocation_pb2.OUTCOME_DROP, status=400),
+            invocation_pb2.EventResult(
+                outcome=invocation_pb2.OUTCOME_OK, status=200, returned=b'{"event":"kept"}'
+            ),
+        ],
+    )
+    text = render(result)
+    assert "  0  DROP     400\n  1  OK       200\n" in text
+    assert 'returned (1):\n  #1\n    {\n      "event": "kept"\n    }\n' in text
+
+
 def test_json_mode_prints_exactly_one_object() -> None:
     import json
 

@@ -121,6 +121,17 @@ def _print_batch(out: Output, result: invocation_pb2.InvocationResult) -> None:
         for i, s in enumerate(result.batch_statuses)
     ]
     _print_rows(out, rows)
+    # An insert function's onBatch: the events it passes on, by their place in the batch.
+    returned = [
+        (i, s.returned) for i, s in enumerate(result.batch_statuses) if s.HasField("returned")
+    ]
+    if returned:
+        out.line(f"returned ({len(returned)}):")
+        for i, payload in returned:
+            out.line(f"  #{i}")
+            _print_indented(
+                out, "\n".join(f"  {line}" for line in pretty_json(payload).split("\n"))
+            )
 
 
 def _print_error(out: Output, error: invocation_pb2.UserError) -> None:
