@@ -71,6 +71,9 @@ _STOPPED = {
     "idle_cpu": "it used CPU with no invocation in flight",
     "handshake_timeout": "it did not start in time",
     "spawn_failed": "it could not be started",
+    "lru": "the pool needed its room (it was the least recently used)",
+    "respecialise": "its memory limit could not be changed",
+    "closed": "the executor is shutting down",
 }
 
 
