@@ -89,22 +89,23 @@ class Cli:
         captured = self.capsys.readouterr()
         return Ran(status, captured.out, captured.err)
 
+    async def json_of(self, *args: str, common: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """``args`` with ``--output json``, which must succeed with an object; ``common``:
+        global options in place of this server's admin ones."""
+        ran = await self(*(common or ()), "--output", "json", *args, common=common is None)
+        found = ran.json()
+        assert ran.status == 0 and isinstance(found, dict), ran.err
+        return found
+
     async def create_destination(
         self, name: str, code: Path, *options: str, common: tuple[str, ...] | None = None
     ) -> dict[str, Any]:
-        """``functions create --type destination`` (with ``options``), its JSON; ``common``:
-        global options in place of this server's admin ones."""
-        ran = await self(
-            *(common or ()),
-            "--output",
-            "json",
+        """``functions create --type destination`` (with ``options``), its JSON."""
+        return await self.json_of(
             *("functions", "create", "--type", "destination", "--name", name),
             *("--code", str(code), *options),
-            common=common is None,
+            common=common,
         )
-        created = ran.json()
-        assert ran.status == 0 and isinstance(created, dict), ran.err
-        return created
 
 
 @pytest.fixture
@@ -346,9 +347,7 @@ async def test_listing_and_showing_resources(cli: Cli, files: Path) -> None:
     versions = (await cli("functions", "versions", fid)).out.splitlines()
     assert [line.split()[:2] for line in versions[1:]] == [["2", "latest"], ["1", "deployed"]]
 
-    instance = await cli(
-        "--output",
-        "json",
+    data = await cli.json_of(
         "instances",
         "create",
         "--function",
@@ -358,8 +357,6 @@ async def test_listing_and_showing_resources(cli: Cli, files: Path) -> None:
         "--settings",
         str(files / "settings.json"),
     )
-    data = instance.json()
-    assert isinstance(data, dict)
     assert data["settings"] == {"region": "eu"} and data["sensitiveSettings"] == ["apiKey"]
     shown = (await cli("instances", "get", data["id"])).out
     assert "s3cret" not in shown and re.search(r"^sensitive settings:\s+apiKey", shown, re.M)
@@ -424,6 +421,20 @@ async def test_workspaces_and_tokens(cli: Cli, running_server: RunningServer, fi
     fid = (await cli.create_destination("Quiet", files / "dest.js", common=tuple(team_b)))["id"]
     quiet = (await cli(*team_b, "logs", fid, common=False)).out
     assert quiet.startswith(f"No stored failed or sampled invocations of {fid}. ")
+    # Versions name their author by the token's id; an instance of a function never deployed
+    # says how to deploy it.
+    versions = (await cli(*team_b, "functions", "versions", fid, common=False)).out.splitlines()
+    assert re.fullmatch(r"1\s+latest\s+tk_\w+\s+\S+ \S+\s+-", versions[1]), versions
+    instance = await cli.json_of(
+        "instances", "create", "--function", fid, "--name", "q", common=tuple(team_b)
+    )
+    undeployed = await cli(
+        *team_b, "invoke", instance["id"], "--event", str(files / "event.json"), common=False
+    )
+    assert (undeployed.status, undeployed.error) == (
+        1,
+        f"function {fid} has no deployed version: deploy one with 'fnbox functions deploy {fid}'",
+    )
 
 
 async def test_code_from_stdin(cli: Cli, files: Path, monkeypatch: pytest.MonkeyPatch) -> None:

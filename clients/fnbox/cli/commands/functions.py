@@ -191,7 +191,7 @@ async def versions(ctx: Context, args: argparse.Namespace) -> None:
                 str(v.version),
                 ",".join(s for s, on in (("deployed", v.deployed), ("latest", v.latest)) if on)
                 or "-",
-                v.author or "-",
+                v.author.rsplit("/", 1)[-1] or "-",  # the token's id
                 timestamp(v.create_time),
                 timestamp(v.deploy_time),
             )

@@ -12,7 +12,7 @@ from fnbox.cli.context import Context
 from fnbox.cli.files import STDIN, load_event_input, load_request, load_settings, read_text
 from fnbox.cli.parser import Parser, UsageError
 from fnbox.cli.results import print_result
-from fnbox.client.errors import InvalidArgument
+from fnbox.client.errors import FailedPrecondition, InvalidArgument
 from fnbox.functions.v1 import invocation_pb2
 
 __all__ = ["register"]
@@ -113,7 +113,8 @@ async def run(ctx: Context, args: argparse.Namespace) -> None:
 
 @contextmanager
 def _input_hint(what: str) -> Iterator[None]:
-    """An event given to a source function (or a request to another) says which option fits."""
+    """Errors that have a next step say it: an event given to a source function (or a
+    request to another) names the option that fits, an undeployed function the deploy."""
     try:
         yield
     except InvalidArgument as error:
@@ -122,3 +123,13 @@ def _input_hint(what: str) -> Iterator[None]:
         source = error.metadata.get("function_type") == "SOURCE"
         option = "--request FILE (a webhook request)" if source else "--event FILE"
         raise UsageError(f"{what}: {error.message}; give it {option}") from None
+    except FailedPrecondition as error:
+        function = error.metadata.get("function")
+        if error.reason != "FUNCTION_NOT_DEPLOYED" or not function:
+            raise
+        raise FailedPrecondition(
+            f"{error.message}: deploy one with 'fnbox functions deploy {function}'",
+            code=error.code,
+            reason=error.reason,
+            metadata=error.metadata,
+        ) from None
