@@ -531,7 +531,11 @@ async def test_instances_link_an_insert_and_authenticate_webhooks(cli: Cli, file
     assert [s.rsplit("/", 1)[-1] for s in dest["sources"]] == [source["id"]]
 
     shown = await cli("instances", "get", source["id"])
-    assert "webhook auth" in shown.out and "hush" not in shown.out
+    assert "hush" not in shown.out
+    # The header the sender must use, also when it is the default one.
+    assert re.search(
+        r"^webhook auth:\s+hmac-sha256 \(header X-Webhook-Signature\)$", shown.out, re.M
+    )
 
     unlinked = await json_of("instances", "update", dest["id"], "--insert", "")
     assert unlinked["insertInstance"] == ""

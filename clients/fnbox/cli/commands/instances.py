@@ -10,6 +10,7 @@ from fnbox.cli.files import load_settings, read_text
 from fnbox.cli.parser import Parser, UsageError, nested
 from fnbox.cli.render import enum_label, function_type_label, message_json, pretty_json, timestamp
 from fnbox.functions.v1 import resources_pb2
+from fnbox.gateway.auth import DEFAULT_HMAC_HEADER, DEFAULT_SECRET_HEADER
 
 __all__ = ["register"]
 
@@ -168,7 +169,12 @@ async def get(ctx: Context, args: argparse.Namespace) -> None:
     auth = instance.webhook_auth
     if auth.mode:
         mode = enum_label(resources_pb2.WebhookAuth.Mode.Name(auth.mode), "MODE_")
-        pairs.append(("webhook auth", f"{mode} (header {auth.header or 'default'})"))
+        header = auth.header or (
+            DEFAULT_HMAC_HEADER
+            if auth.mode == resources_pb2.WebhookAuth.MODE_HMAC_SHA256
+            else DEFAULT_SECRET_HEADER
+        )
+        pairs.append(("webhook auth", f"{mode} (header {header})"))
     pairs.append(("settings", pretty_json(instance.settings or b"{}")))
     if instance.sensitive_settings:
         hidden = ", ".join(instance.sensitive_settings)
