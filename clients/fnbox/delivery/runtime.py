@@ -176,5 +176,7 @@ def entry_settings(
         settings["control"] = control
     if data_dir is not None:
         settings["data_dir"] = Path(data_dir)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return settings
