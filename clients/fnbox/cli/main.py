@@ -148,7 +148,24 @@ def _describe(error: RPCError, settings: CliSettings, args: argparse.Namespace) 
             if f"line {error.line}" not in message:
                 message = f"{message} (line {error.line}, column {error.column})"
             return f"{where}: {message}", EXIT_USAGE
+        if error.reason == "WRONG_INPUT_KIND":  # fnbox invoke / run: which option fits
+            where = code_file or getattr(args, "invoke_target", "")
+            wants_request = error.metadata.get("function_type") == "SOURCE"
+            option = "--request FILE (a webhook request)" if wants_request else "--event FILE"
+            return f"{where}: {message}; give it {option}", EXIT_USAGE
         return message, EXIT_USAGE
+    function = error.metadata.get("function", "")
+    if error.reason == "FUNCTION_HAS_INSTANCES" and function:
+        return (
+            f"function {function} has instances (fnbox instances list --function {function}): "
+            "delete them first, or add --force to delete them with it",
+            EXIT_SERVER_ERROR,
+        )
+    if error.reason == "FUNCTION_NOT_DEPLOYED" and function:
+        return (
+            f"{message}: deploy one with 'fnbox functions deploy {function}'",
+            EXIT_SERVER_ERROR,
+        )
     return message, EXIT_SERVER_ERROR
 
 

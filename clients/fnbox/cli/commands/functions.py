@@ -9,7 +9,6 @@ from fnbox.cli.context import Context
 from fnbox.cli.files import load_settings_schema, read_text
 from fnbox.cli.parser import Parser, UsageError, nested
 from fnbox.cli.render import enum_label, function_type_label, message_json, timestamp
-from fnbox.client.errors import FailedPrecondition
 from fnbox.functions.v1 import resources_pb2
 
 __all__ = ["FUNCTION_TYPES", "register"]
@@ -153,18 +152,7 @@ async def update(ctx: Context, args: argparse.Namespace) -> None:
 
 
 async def delete(ctx: Context, args: argparse.Namespace) -> None:
-    try:
-        await ctx.client.functions.delete(args.function, force=args.force)
-    except FailedPrecondition as error:
-        if error.reason != "FUNCTION_HAS_INSTANCES":
-            raise
-        raise FailedPrecondition(  # said in the CLI's terms
-            f"function {args.function} has instances (fnbox instances list --function "
-            f"{args.function}): delete them first, or add --force to delete them with it",
-            code=error.code,
-            reason=error.reason,
-            metadata=error.metadata,
-        ) from None
+    await ctx.client.functions.delete(args.function, force=args.force)
     if ctx.out.json:
         ctx.out.emit_json({"name": args.function, "status": "SUCCESS"})
     else:

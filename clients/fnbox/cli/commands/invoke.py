@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fnbox.cli.commands.functions import FUNCTION_TYPES
@@ -12,7 +11,6 @@ from fnbox.cli.context import Context
 from fnbox.cli.files import STDIN, load_event_input, load_request, load_settings, read_text
 from fnbox.cli.parser import Parser, UsageError
 from fnbox.cli.results import print_result
-from fnbox.client.errors import FailedPrecondition, InvalidArgument
 from fnbox.functions.v1 import invocation_pb2
 
 __all__ = ["register"]
@@ -85,51 +83,25 @@ def _read_inputs(args: argparse.Namespace) -> _Input:
 
 async def invoke(ctx: Context, args: argparse.Namespace) -> None:
     given = _read_inputs(args)
-    with _input_hint(args.invoke_target):
-        result = await ctx.client.invoke(
-            args.invoke_target,
-            event=given.event,
-            events=given.events,
-            request=given.request,
-            settings=given.settings,
-        )
+    result = await ctx.client.invoke(
+        args.invoke_target,
+        event=given.event,
+        events=given.events,
+        request=given.request,
+        settings=given.settings,
+    )
     print_result(ctx.out, result)
 
 
 async def run(ctx: Context, args: argparse.Namespace) -> None:
     code = read_text(args.code)
     given = _read_inputs(args)
-    with _input_hint(args.code):
-        result = await ctx.client.run(
-            FUNCTION_TYPES[args.type],
-            code,
-            event=given.event,
-            events=given.events,
-            request=given.request,
-            settings=given.settings,
-        )
+    result = await ctx.client.run(
+        FUNCTION_TYPES[args.type],
+        code,
+        event=given.event,
+        events=given.events,
+        request=given.request,
+        settings=given.settings,
+    )
     print_result(ctx.out, result)
-
-
-@contextmanager
-def _input_hint(what: str) -> Iterator[None]:
-    """Errors that have a next step say it: an event given to a source function (or a
-    request to another) names the option that fits, an undeployed function the deploy."""
-    try:
-        yield
-    except InvalidArgument as error:
-        if error.reason != "WRONG_INPUT_KIND":
-            raise
-        source = error.metadata.get("function_type") == "SOURCE"
-        option = "--request FILE (a webhook request)" if source else "--event FILE"
-        raise UsageError(f"{what}: {error.message}; give it {option}") from None
-    except FailedPrecondition as error:
-        function = error.metadata.get("function")
-        if error.reason != "FUNCTION_NOT_DEPLOYED" or not function:
-            raise
-        raise FailedPrecondition(
-            f"{error.message}: deploy one with 'fnbox functions deploy {function}'",
-            code=error.code,
-            reason=error.reason,
-            metadata=error.metadata,
-        ) from None
