@@ -99,25 +99,10 @@ class InvocationObserver:
         """An invocation whose worker died under it: counted under its reason
         (WORKER_CRASHED), billed for the time it held the worker, and kept in the function's
         logs as an error with the status its caller got."""
+        # A placeholder result: what the worker did before it died went with it.
+        result = ex.InvocationResult(ex.Outcome.ERROR, duration_ms=duration_ms)
         try:
-            function = target.function if target is not None else None
-            label = function.id if function is not None else RUN_LABEL
-            key = (label, spec.type.value, error.reason)
-            _invocation_counts[key] = _invocation_counts.get(key, 0) + 1
-            if target is None or function is None:
-                return
-            now = time.time()
-            self._usage.record(
-                function.workspace_id, function.id, at=now, duration_ms=duration_ms, error=True
-            )
-            kind = self._logs.kind_of(function.id, ex.Outcome.ERROR)
-            if kind is None:
-                return
-            # A placeholder result: what the worker did before it died went with it.
-            result = ex.InvocationResult(ex.Outcome.ERROR, duration_ms=duration_ms)
-            fault = rpc_status_of(error)
-            entry = Finished(spec, invocation, result, target, _trace_id(), now, fault)
-            self._logs.record(entry, kind)
+            self._observe(spec, invocation, result, target, error)
         except Exception:
             log.exception("observing a failed invocation of %s failed", spec.key)
 
@@ -127,13 +112,16 @@ class InvocationObserver:
         invocation: ex.Invocation,
         result: ex.InvocationResult,
         target: Target | None,
+        fault: WorkerCrashed | None = None,
     ) -> None:
         function = target.function if target is not None else None
         label = function.id if function is not None else RUN_LABEL
         function_type = spec.type.value
-        key = (label, function_type, _outcome_label(result))
+        outcome = _outcome_label(result) if fault is None else fault.reason
+        key = (label, function_type, outcome)
         _invocation_counts[key] = _invocation_counts.get(key, 0) + 1
-        _duration.record(result.duration_ms / 1000, (label, function_type))
+        if fault is None:  # the worker's own measure of its run
+            _duration.record(result.duration_ms / 1000, (label, function_type))
         if target is None or function is None:
             return
         now = time.time()
@@ -147,7 +135,10 @@ class InvocationObserver:
         kind = self._logs.kind_of(function.id, result.outcome)
         if kind is None:
             return
-        self._logs.record(Finished(spec, invocation, result, target, _trace_id(), now), kind)
+        status = None if fault is None else rpc_status_of(fault)
+        self._logs.record(
+            Finished(spec, invocation, result, target, _trace_id(), now, status), kind
+        )
 
 
 def _trace_id() -> str:
