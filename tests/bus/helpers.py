@@ -16,8 +16,11 @@ async def take(
     lease: float = 30.0,
     batch: int = 100,
     within: float = 10.0,
+    ack: bool = False,
 ) -> list[Delivery]:
-    """Consume until ``count`` deliveries arrived; fail if they did not within ``within`` s."""
+    """Consume until ``count`` deliveries arrived; fail if they did not within ``within`` s.
+    ``ack``: settle each as it arrives, before its lease can run out while the rest are
+    awaited (on JetStream a lease is the consumer's ack_wait, counted from each delivery)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     got: list[Delivery] = []
@@ -25,9 +28,13 @@ async def take(
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise AssertionError(f"got {len(got)} of {count} messages within {within}s")
-        got += await bus.consume(
+        batch_got = await bus.consume(
             topic, group, batch=min(batch, count - len(got)), wait=min(remaining, 1.0), lease=lease
         )
+        if ack:
+            for delivery in batch_got:
+                await delivery.ack()
+        got += batch_got
     return got
 
 
