@@ -4,9 +4,9 @@ trio `fnbox control|gateway|delivery`, each in its own process group (kill -9 fr
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,13 +54,14 @@ def free_port() -> int:
 eventually = functools.partial(polling.eventually, every=0.1)
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _stop_with_this_process() -> None:
-    """In the child before its exec: SIGTERM it when the test process dies, so that a killed
-    pytest (CI's timeout, a ctrl-c that did not reach teardown) leaves no service running."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+# SIGTERM the service when the test process dies, so that a killed pytest (CI's timeout, a
+# ctrl-c that did not reach teardown) leaves no service running: util-linux's setpriv sets the
+# parent-death signal and execs the command. (Not a preexec_fn: that forks this process, whose
+# gRPC threads make a fork unsafe; a gateway child once hung there, its only output grpc's
+# "epoll_wait error: Bad file descriptor".)
+_STOP_WITH_THIS_PROCESS = (
+    ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") is not None else []
+)
 
 
 @dataclass
@@ -75,13 +76,12 @@ class Proc:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fnbox.cli", *self.args],
+                [*_STOP_WITH_THIS_PROCESS, sys.executable, "-m", "fnbox.cli", *self.args],
                 cwd=REPO,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_stop_with_this_process,
             )
 
     def kill9(self) -> None:
